@@ -1,0 +1,393 @@
+// ModelConfig: JSON in the official argument names, validation, and the
+// derivation of a config from a checkpoint's tensor shapes.
+#include "sam3/config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "sam3/errors.h"
+
+namespace sam3 {
+
+using nlohmann::json;
+
+bool ViTConfig::is_global(int64_t block) const {
+  return std::find(global_att_blocks.begin(), global_att_blocks.end(), block) !=
+         global_att_blocks.end();
+}
+
+namespace {
+
+// Reads j[key] into `out` when present and not null; type errors name the key.
+template <typename T>
+void read(const json& j, const std::string& section, const char* key, T& out) {
+  if (!j.contains(key) || j.at(key).is_null()) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    throw ConfigError("config: '" + section + key + "' has the wrong type (" +
+                      j.at(key).type_name() + "): " + e.what());
+  }
+}
+
+const json* section(const json& j, const char* key) {
+  if (!j.contains(key) || j.at(key).is_null()) return nullptr;
+  if (!j.at(key).is_object()) {
+    throw ConfigError(std::string("config: '") + key + "' must be an object");
+  }
+  return &j.at(key);
+}
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw ConfigError("config: " + what);
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+  require(image_size > 0, "image_size must be > 0");
+  require(vit.img_size == image_size, "vit.img_size (" + std::to_string(vit.img_size) +
+                                          ") must equal image_size (" +
+                                          std::to_string(image_size) + ")");
+  require(vit.patch_size > 0 && image_size % vit.patch_size == 0,
+          "image_size must be a multiple of vit.patch_size");
+  require(backbone_stride == vit.patch_size, "tracker.backbone_stride must equal vit.patch_size");
+  require(vit.in_chans == 3, "vit.in_chans must be 3 (RGB)");
+  require(vit.embed_dim > 0 && vit.num_heads > 0 && vit.embed_dim % vit.num_heads == 0,
+          "vit.embed_dim must be a positive multiple of vit.num_heads");
+  require(!vit.use_rope || vit.head_dim() % 4 == 0,
+          "vit head_dim (embed_dim/num_heads) must be a multiple of 4 for 2-D RoPE");
+  require(vit.depth > 0, "vit.depth must be > 0");
+  require(vit.window_size > 0, "vit.window_size must be > 0");
+  require(vit.mlp_ratio > 0, "vit.mlp_ratio must be > 0");
+  require(!vit.retain_cls_token, "vit.retain_cls_token=true is not supported (not on this path)");
+  require(vit.rel_pos_blocks.empty(), "vit.rel_pos_blocks must be empty (SAM 3 uses RoPE)");
+  for (auto b : vit.global_att_blocks) {
+    require(b >= 0 && b < vit.depth, "vit.global_att_blocks entry " + std::to_string(b) +
+                                         " is outside 0.." + std::to_string(vit.depth - 1));
+  }
+  require(!vit.use_abs_pos || (vit.pretrain_img_size > 0 && vit.pretrain_grid() > 0),
+          "vit.pretrain_img_size must be >= patch_size");
+  require(neck.d_model == hidden_dim, "neck.d_model must equal tracker.hidden_dim");
+  require(hidden_dim > 0 && hidden_dim % 8 == 0, "tracker.hidden_dim must be a multiple of 8");
+  require(num_levels() == 3, "the interactive path needs exactly 3 neck levels "
+                             "(len(scale_factors) - scalp == 3)");
+  const auto& sf = neck.scale_factors;
+  require(sf[0] == 4.0 && sf[1] == 2.0 && sf[2] == 1.0,
+          "neck.scale_factors must start with 4, 2, 1 (levels 4G, 2G, G)");
+  for (auto s : sf) {
+    require(s == 4.0 || s == 2.0 || s == 1.0 || s == 0.5, "neck.scale_factors: unsupported scale");
+  }
+  require(vit.embed_dim % 4 == 0, "vit.embed_dim must be a multiple of 4 (neck)");
+  const auto& md = mask_decoder;
+  require(md.num_multimask_outputs >= 1, "mask_decoder.num_multimask_outputs must be >= 1");
+  require(md.two_way_depth >= 1, "mask_decoder.two_way_depth must be >= 1");
+  require(md.num_heads > 0 && hidden_dim % md.num_heads == 0 &&
+              (hidden_dim / md.attention_downsample_rate) % md.num_heads == 0,
+          "mask_decoder.num_heads must divide hidden_dim and hidden_dim/attention_downsample_rate");
+  require(md.iou_head_depth >= 1, "mask_decoder.iou_head_depth must be >= 1");
+  require(md.use_high_res_features, "mask_decoder.use_high_res_features=false is not supported");
+  require(prompt_encoder.mask_in_chans >= 4 && prompt_encoder.mask_in_chans % 4 == 0,
+          "prompt_encoder.mask_in_chans must be a multiple of 4");
+  require(predictor.max_hole_area >= 0 && predictor.max_sprinkle_area >= 0,
+          "predictor areas must be >= 0");
+}
+
+ModelConfig ModelConfig::from_json(const json& root) {
+  const json& j = root.contains("architecture") ? root.at("architecture") : root;
+  if (!j.is_object()) throw ConfigError("config: expected a JSON object");
+  ModelConfig c;
+  read(j, "", "name", c.name);
+  read(j, "", "image_size", c.image_size);
+  c.vit.img_size = c.image_size;
+  if (const json* v = section(j, "vit")) {
+    auto& t = c.vit;
+    const std::string s = "vit.";
+    read(*v, s, "img_size", t.img_size);
+    read(*v, s, "patch_size", t.patch_size);
+    read(*v, s, "in_chans", t.in_chans);
+    read(*v, s, "embed_dim", t.embed_dim);
+    read(*v, s, "depth", t.depth);
+    read(*v, s, "num_heads", t.num_heads);
+    read(*v, s, "mlp_ratio", t.mlp_ratio);
+    read(*v, s, "qkv_bias", t.qkv_bias);
+    read(*v, s, "bias_patch_embed", t.bias_patch_embed);
+    read(*v, s, "pretrain_img_size", t.pretrain_img_size);
+    read(*v, s, "pretrain_use_cls_token", t.pretrain_use_cls_token);
+    read(*v, s, "retain_cls_token", t.retain_cls_token);
+    read(*v, s, "use_abs_pos", t.use_abs_pos);
+    read(*v, s, "tile_abs_pos", t.tile_abs_pos);
+    read(*v, s, "window_size", t.window_size);
+    read(*v, s, "global_att_blocks", t.global_att_blocks);
+    read(*v, s, "rel_pos_blocks", t.rel_pos_blocks);
+    read(*v, s, "use_rope", t.use_rope);
+    read(*v, s, "use_interp_rope", t.use_interp_rope);
+    read(*v, s, "rope_pt_size", t.rope_pt_size);
+    read(*v, s, "rope_theta", t.rope_theta);
+    read(*v, s, "ln_pre", t.ln_pre);
+    read(*v, s, "ln_post", t.ln_post);
+    read(*v, s, "layer_norm_eps", t.layer_norm_eps);
+    if (!j.contains("image_size")) c.image_size = t.img_size;
+  }
+  if (const json* v = section(j, "neck")) {
+    read(*v, "neck.", "d_model", c.neck.d_model);
+    read(*v, "neck.", "scale_factors", c.neck.scale_factors);
+    read(*v, "neck.", "scalp", c.neck.scalp);
+  }
+  c.hidden_dim = c.neck.d_model;
+  if (const json* v = section(j, "tracker")) {
+    read(*v, "tracker.", "hidden_dim", c.hidden_dim);
+    read(*v, "tracker.", "backbone_stride", c.backbone_stride);
+  } else {
+    c.backbone_stride = c.vit.patch_size;
+  }
+  if (const json* v = section(j, "prompt_encoder")) {
+    read(*v, "prompt_encoder.", "mask_in_chans", c.prompt_encoder.mask_in_chans);
+    read(*v, "prompt_encoder.", "layer_norm2d_eps", c.prompt_encoder.layer_norm2d_eps);
+  }
+  if (const json* v = section(j, "mask_decoder")) {
+    auto& m = c.mask_decoder;
+    const std::string s = "mask_decoder.";
+    read(*v, s, "num_multimask_outputs", m.num_multimask_outputs);
+    read(*v, s, "two_way_depth", m.two_way_depth);
+    read(*v, s, "num_heads", m.num_heads);
+    read(*v, s, "mlp_dim", m.mlp_dim);
+    read(*v, s, "attention_downsample_rate", m.attention_downsample_rate);
+    read(*v, s, "iou_head_depth", m.iou_head_depth);
+    read(*v, s, "iou_head_hidden_dim", m.iou_head_hidden_dim);
+    read(*v, s, "use_high_res_features", m.use_high_res_features);
+    read(*v, s, "iou_prediction_use_sigmoid", m.iou_prediction_use_sigmoid);
+    read(*v, s, "pred_obj_scores", m.pred_obj_scores);
+    read(*v, s, "dynamic_multimask_via_stability", m.dynamic_multimask_via_stability);
+    read(*v, s, "dynamic_multimask_stability_delta", m.dynamic_multimask_stability_delta);
+    read(*v, s, "dynamic_multimask_stability_thresh", m.dynamic_multimask_stability_thresh);
+  }
+  if (const json* v = section(j, "predictor")) {
+    read(*v, "predictor.", "mask_threshold", c.predictor.mask_threshold);
+    read(*v, "predictor.", "max_hole_area", c.predictor.max_hole_area);
+    read(*v, "predictor.", "max_sprinkle_area", c.predictor.max_sprinkle_area);
+  }
+  c.validate();
+  return c;
+}
+
+ModelConfig ModelConfig::from_json_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw ConfigError("config: cannot open '" + path + "'");
+  json j;
+  try {
+    f >> j;
+  } catch (const json::exception& e) {
+    throw ConfigError("config: '" + path + "' is not valid JSON: " + e.what());
+  }
+  try {
+    return from_json(j);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string(e.what()) + " (in '" + path + "')");
+  }
+}
+
+json ModelConfig::to_json() const {
+  json j;
+  j["name"] = name;
+  j["image_size"] = image_size;
+  j["vit"] = {{"img_size", vit.img_size},
+              {"patch_size", vit.patch_size},
+              {"in_chans", vit.in_chans},
+              {"embed_dim", vit.embed_dim},
+              {"depth", vit.depth},
+              {"num_heads", vit.num_heads},
+              {"mlp_ratio", vit.mlp_ratio},
+              {"qkv_bias", vit.qkv_bias},
+              {"bias_patch_embed", vit.bias_patch_embed},
+              {"pretrain_img_size", vit.pretrain_img_size},
+              {"pretrain_use_cls_token", vit.pretrain_use_cls_token},
+              {"retain_cls_token", vit.retain_cls_token},
+              {"use_abs_pos", vit.use_abs_pos},
+              {"tile_abs_pos", vit.tile_abs_pos},
+              {"window_size", vit.window_size},
+              {"global_att_blocks", vit.global_att_blocks},
+              {"rel_pos_blocks", json::array()},
+              {"use_rope", vit.use_rope},
+              {"use_interp_rope", vit.use_interp_rope},
+              {"rope_pt_size", vit.rope_pt_size > 0 ? json(vit.rope_pt_size) : json(nullptr)},
+              {"rope_theta", vit.rope_theta},
+              {"ln_pre", vit.ln_pre},
+              {"ln_post", vit.ln_post},
+              {"layer_norm_eps", vit.layer_norm_eps}};
+  j["neck"] = {{"d_model", neck.d_model},
+               {"scale_factors", neck.scale_factors},
+               {"scalp", neck.scalp}};
+  j["tracker"] = {{"hidden_dim", hidden_dim}, {"backbone_stride", backbone_stride}};
+  j["prompt_encoder"] = {{"mask_in_chans", prompt_encoder.mask_in_chans},
+                         {"layer_norm2d_eps", prompt_encoder.layer_norm2d_eps}};
+  const auto& m = mask_decoder;
+  j["mask_decoder"] = {{"num_multimask_outputs", m.num_multimask_outputs},
+                       {"two_way_depth", m.two_way_depth},
+                       {"num_heads", m.num_heads},
+                       {"mlp_dim", m.mlp_dim},
+                       {"attention_downsample_rate", m.attention_downsample_rate},
+                       {"iou_head_depth", m.iou_head_depth},
+                       {"iou_head_hidden_dim", m.iou_head_hidden_dim},
+                       {"use_high_res_features", m.use_high_res_features},
+                       {"iou_prediction_use_sigmoid", m.iou_prediction_use_sigmoid},
+                       {"pred_obj_scores", m.pred_obj_scores},
+                       {"dynamic_multimask_via_stability", m.dynamic_multimask_via_stability},
+                       {"dynamic_multimask_stability_delta", m.dynamic_multimask_stability_delta},
+                       {"dynamic_multimask_stability_thresh", m.dynamic_multimask_stability_thresh}};
+  j["predictor"] = {{"mask_threshold", predictor.mask_threshold},
+                    {"max_hole_area", predictor.max_hole_area},
+                    {"max_sprinkle_area", predictor.max_sprinkle_area}};
+  return j;
+}
+
+// ---------------------------------------------------------------------------
+// Derivation from a checkpoint.
+
+namespace {
+
+const char* kTrunk = "detector.backbone.vision_backbone.trunk.";
+const char* kNeck = "detector.backbone.vision_backbone.sam2_convs.";
+const char* kPE = "tracker.sam_prompt_encoder.";
+const char* kDec = "tracker.sam_mask_decoder.";
+
+int64_t count_indexed(const StateDict& sd, const std::string& prefix, const std::string& suffix) {
+  int64_t n = 0;
+  while (sd.count(prefix + std::to_string(n) + suffix)) ++n;
+  return n;
+}
+
+int64_t isqrt_exact(int64_t v) {
+  auto r = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(v))));
+  return r * r == v ? r : -1;
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_state_dict(const StateDict& sd) {
+  const std::string trunk = kTrunk, neck = kNeck, pe = kPE, dec = kDec;
+  std::vector<std::string> missing;
+  for (const std::string& k : {trunk + "patch_embed.proj.weight", trunk + "blocks.0.attn.qkv.weight",
+                              trunk + "blocks.0.mlp.fc1.weight", pe + "no_mask_embed.weight",
+                              pe + "mask_downscaling.3.weight", dec + "mask_tokens.weight",
+                              dec + "transformer.layers.0.mlp.lin1.weight",
+                              dec + "transformer.layers.0.cross_attn_token_to_image.q_proj.weight",
+                              dec + "iou_prediction_head.layers.0.weight"}) {
+    if (!sd.count(k)) missing.push_back("missing key '" + k + "'");
+  }
+  if (!missing.empty()) {
+    throw CheckpointError(
+        "not a SAM 3 checkpoint (cannot derive the model configuration from it)", missing);
+  }
+  auto shape = [&](const std::string& k) { return sd.at(k).sizes().vec(); };
+  ModelConfig c;
+  c.name = "sam3-derived";
+  auto& v = c.vit;
+  auto pw = shape(trunk + "patch_embed.proj.weight");
+  if (pw.size() != 4) throw CheckpointError("patch_embed.proj.weight must be 4-D");
+  v.embed_dim = pw[0];
+  v.in_chans = pw[1];
+  v.patch_size = pw[2];
+  c.backbone_stride = v.patch_size;
+  v.bias_patch_embed = sd.count(trunk + "patch_embed.proj.bias") > 0;
+  v.depth = count_indexed(sd, trunk + "blocks.", ".norm1.weight");
+  v.qkv_bias = sd.count(trunk + "blocks.0.attn.qkv.bias") > 0;
+  const int64_t hidden = shape(trunk + "blocks.0.mlp.fc1.weight")[0];
+  v.mlp_ratio = static_cast<double>(hidden) / static_cast<double>(v.embed_dim);
+  v.ln_pre = sd.count(trunk + "ln_pre.weight") > 0;
+  v.use_abs_pos = sd.count(trunk + "pos_embed") > 0;
+  if (v.use_abs_pos) {
+    const int64_t n = shape(trunk + "pos_embed")[1];
+    int64_t g = isqrt_exact(n - 1);
+    v.pretrain_use_cls_token = g > 0;
+    if (g <= 0) g = isqrt_exact(n);
+    if (g <= 0) throw CheckpointError("trunk.pos_embed: " + std::to_string(n) +
+                                      " positions is not a square grid (+1 cls)");
+    v.pretrain_img_size = g * v.patch_size;
+  }
+  // RoPE tables tell the heads, the window and the global blocks.
+  int64_t window_L = -1, global_L = -1;
+  std::vector<int64_t> globals;
+  bool have_rope = true;
+  for (int64_t i = 0; i < v.depth; ++i) {
+    auto key = trunk + "blocks." + std::to_string(i) + ".attn.freqs_cis";
+    if (!sd.count(key)) {
+      have_rope = false;
+      break;
+    }
+    auto s = shape(key);
+    if (s.size() != 2) throw CheckpointError("'" + key + "' must be 2-D");
+    v.num_heads = v.embed_dim / (2 * s[1]);
+    if (window_L < 0 || s[0] < window_L) window_L = s[0];
+    global_L = std::max(global_L, s[0]);
+  }
+  if (have_rope && v.depth > 0) {
+    for (int64_t i = 0; i < v.depth; ++i) {
+      auto L = shape(trunk + "blocks." + std::to_string(i) + ".attn.freqs_cis")[0];
+      if (L == global_L && global_L != window_L) globals.push_back(i);
+    }
+    v.window_size = isqrt_exact(window_L);
+    if (globals.empty()) {
+      // every block attends over the same square: all global, grid = its side
+      for (int64_t i = 0; i < v.depth; ++i) globals.push_back(i);
+    }
+    const int64_t G = isqrt_exact(global_L);
+    if (v.window_size <= 0 || G <= 0) throw CheckpointError("trunk RoPE tables are not square");
+    v.global_att_blocks = globals;
+    c.image_size = G * v.patch_size;
+    // rope_pt_size from the angle of position (col=1,row=0), frequency 0 in a
+    // global block: s = rope_pt_size / G.
+    auto t = sd.at(trunk + "blocks." + std::to_string(globals.back()) + ".attn.freqs_cis");
+    if (t.is_complex() && t.size(0) > 1) {
+      double angle = torch::angle(t[1][0]).item<double>();
+      auto pt = static_cast<int64_t>(std::llround(angle * G));
+      if (pt > 0 && pt != v.window_size) v.rope_pt_size = pt;
+    }
+  } else {
+    // No RoPE tables (e.g. a conversion that dropped complex buffers):
+    // official head_dim 64, window 24 and global-block spacing, official image size.
+    v.num_heads = std::max<int64_t>(1, v.embed_dim / 64);
+    c.image_size = ModelConfig{}.image_size;
+    if (v.depth != ModelConfig{}.vit.depth) {
+      throw CheckpointError(
+          "the checkpoint has no trunk.blocks.*.attn.freqs_cis tables and a non-official depth; "
+          "pass a config JSON");
+    }
+  }
+  v.img_size = c.image_size;
+  c.hidden_dim = shape(pe + "no_mask_embed.weight")[1];
+  c.neck.d_model = c.hidden_dim;
+  std::vector<double> sf;
+  for (int k = 0; k < 3; ++k) {
+    auto p = neck + std::to_string(k) + ".";
+    sf.push_back(sd.count(p + "dconv_2x2_0.weight") ? 4.0 : sd.count(p + "dconv_2x2.weight") ? 2.0 : 1.0);
+  }
+  sf.push_back(0.5);
+  c.neck.scale_factors = sf;
+  c.neck.scalp = 1;
+  c.prompt_encoder.mask_in_chans = shape(pe + "mask_downscaling.3.weight")[0];
+  auto& m = c.mask_decoder;
+  m.num_multimask_outputs = shape(dec + "mask_tokens.weight")[0] - 1;
+  m.two_way_depth = count_indexed(sd, dec + "transformer.layers.", ".norm1.weight");
+  m.mlp_dim = shape(dec + "transformer.layers.0.mlp.lin1.weight")[0];
+  m.attention_downsample_rate =
+      c.hidden_dim / shape(dec + "transformer.layers.0.cross_attn_token_to_image.q_proj.weight")[0];
+  m.iou_head_depth = count_indexed(sd, dec + "iou_prediction_head.layers.", ".weight");
+  m.iou_head_hidden_dim = shape(dec + "iou_prediction_head.layers.0.weight")[0];
+  m.use_high_res_features = sd.count(dec + "conv_s0.weight") > 0;
+  m.pred_obj_scores = sd.count(dec + "obj_score_token.weight") > 0;
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw CheckpointError(std::string("checkpoint shapes do not form a valid SAM 3 model: ") +
+                          e.what());
+  }
+  return c;
+}
+
+}  // namespace sam3

@@ -1,0 +1,263 @@
+// sam3::Model: strict checkpoint loading (model_builder.py _load_checkpoint with
+// sam2's strictness), device / precision placement, random models.
+#include "sam3/model.h"
+
+#include <dlfcn.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "model_impl.h"
+#include "sam3/errors.h"
+
+namespace sam3 {
+
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Every parameter and buffer of the module, by its official key.
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors(const torch::nn::Module& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : m.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (const auto& b : m.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+// Copies the checkpoint's tensors into the module; throws one CheckpointError
+// listing every missing / mis-shaped / mis-typed required key.
+void load_strict(modeling::Sam3InteractiveModel& net, const StateDict& sd,
+                 const std::string& source) {
+  std::vector<std::string> problems;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  for (const auto& [key, dst] : named_tensors(*net)) {
+    auto it = sd.find(key);
+    const bool rope_table = ends_with(key, ".attn.freqs_cis");
+    if (it == sd.end()) {
+      // RoPE tables are derivable (and agree with the formula); everything
+      // else must be in the file.
+      if (!rope_table) problems.push_back("missing key '" + key + "'");
+      continue;
+    }
+    const auto& src = it->second;
+    if (src.sizes() != dst.sizes()) {
+      problems.push_back("key '" + key + "': expected shape " + shape_str(dst.sizes()) + ", got " +
+                         shape_str(src.sizes()));
+      continue;
+    }
+    if (rope_table ? !src.is_complex() : !src.is_floating_point()) {
+      problems.push_back("key '" + key + "': expected a " +
+                         std::string(rope_table ? "complex" : "floating-point") +
+                         " tensor, got " + std::string(c10::toString(src.scalar_type())));
+      continue;
+    }
+    copies.emplace_back(dst, src);
+  }
+  if (!problems.empty()) {
+    throw CheckpointError(source + ": the checkpoint does not fit the SAM 3 interactive model",
+                          problems);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src.to(dst.scalar_type()));
+}
+
+torch::ScalarType to_dtype(Precision p) {
+  switch (p) {
+    case Precision::kBFloat16: return torch::kBFloat16;
+    case Precision::kFloat16: return torch::kHalf;
+    default: return torch::kFloat;
+  }
+}
+
+std::shared_ptr<const Model> finish(std::unique_ptr<detail::ModelImpl> impl,
+                                    const ModelOptions& options) {
+  torch::NoGradGuard no_grad;
+  auto& net = impl->net;
+  net->eval();
+  net->to(impl->device);
+  impl->dtype = to_dtype(impl->precision);
+  if (impl->dtype != torch::kFloat) {
+    // Weights in the compute dtype; RoPE tables (complex) and the prompt
+    // encoder's Fourier matrix stay in fp32.
+    for (auto& p : net->parameters(true)) p.set_data(p.to(impl->dtype));
+  }
+  net->detector->backbone->vision_backbone->trunk->refresh_rope_tables();
+  impl->dense_pe = net->tracker->sam_prompt_encoder->get_dense_pe().to(torch::kFloat);
+  impl->num_parameters = 0;
+  for (const auto& t : named_tensors(*net)) impl->num_parameters += t.second.numel();
+  set_num_threads(options.num_threads);
+  return std::make_shared<const Model>(std::move(impl));
+}
+
+std::unique_ptr<detail::ModelImpl> make_impl(const ModelConfig& cfg, const ModelOptions& options) {
+  cfg.validate();
+  auto impl = std::make_unique<detail::ModelImpl>();
+  impl->config = cfg;
+  impl->device = detail::parse_device(options.device);
+  impl->precision = options.precision;
+  if (impl->precision == Precision::kFloat16 && !impl->device.is_cuda()) {
+    throw DeviceError("precision fp16 is supported on CUDA only (use fp32 or bf16 on the CPU)");
+  }
+  impl->net = modeling::Sam3InteractiveModel(cfg);
+  return impl;
+}
+
+}  // namespace
+
+namespace detail {
+
+torch::Device parse_device(const std::string& s) {
+  if (s == "cpu" || s.empty()) return torch::Device(torch::kCPU);
+  if (s.rfind("cuda", 0) != 0) {
+    throw DeviceError("unknown device '" + s + "' (expected cpu, cuda or cuda:N)");
+  }
+  int index = 0;
+  if (s.size() > 4) {
+    if (s[4] != ':' || s.size() == 5 ||
+        s.find_first_not_of("0123456789", 5) != std::string::npos) {
+      throw DeviceError("unknown device '" + s + "' (expected cpu, cuda or cuda:N)");
+    }
+    index = std::stoi(s.substr(5));
+  }
+#if defined(SAM3_WITH_CUDA)
+  if (!torch::cuda::is_available()) {
+    throw DeviceError("device '" + s + "' requested but no CUDA GPU is available");
+  }
+  if (index >= static_cast<int>(torch::cuda::device_count())) {
+    throw DeviceError("device '" + s + "' requested but only " +
+                      std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+#else
+  (void)index;
+  throw DeviceError("device '" + s +
+                    "' requested but this build has no CUDA support (LibTorch " TORCH_VERSION
+                    " CPU); rebuild with -Dtorch-cmake-prefix=<CUDA LibTorch>");
+#endif
+}
+
+}  // namespace detail
+
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32" || s == "float32") return Precision::kFloat32;
+  if (s == "bf16" || s == "bfloat16") return Precision::kBFloat16;
+  if (s == "fp16" || s == "float16") return Precision::kFloat16;
+  throw InvalidArgument("unknown precision '" + s + "' (expected fp32, bf16 or fp16)");
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kBFloat16: return "bf16";
+    case Precision::kFloat16: return "fp16";
+    default: return "fp32";
+  }
+}
+
+Model::Model(std::unique_ptr<detail::ModelImpl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
+                                         const ModelOptions& options) {
+  StateDict sd = load_state_dict(checkpoint_path);
+  if (!options.config_path.empty()) {
+    ModelConfig cfg = ModelConfig::from_json_file(options.config_path);
+    auto impl = make_impl(cfg, options);
+    load_strict(impl->net, sd, checkpoint_path);
+    return finish(std::move(impl), options);
+  }
+  ModelConfig cfg;
+  try {
+    cfg = ModelConfig::from_state_dict(sd);
+  } catch (const CheckpointError& e) {
+    throw CheckpointError(checkpoint_path + ": " + e.what());
+  }
+  auto impl = make_impl(cfg, options);
+  load_strict(impl->net, sd, checkpoint_path);
+  return finish(std::move(impl), options);
+}
+
+std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd,
+                                                    const ModelOptions& options,
+                                                    const ModelConfig* config) {
+  ModelConfig cfg = config ? *config : ModelConfig::from_state_dict(sd);
+  auto impl = make_impl(cfg, options);
+  load_strict(impl->net, sd, "state dict");
+  return finish(std::move(impl), options);
+}
+
+std::shared_ptr<const Model> Model::random(const ModelConfig& config, const ModelOptions& options,
+                                           uint64_t seed) {
+  torch::manual_seed(seed);
+  auto impl = make_impl(config, options);
+  {
+    torch::NoGradGuard no_grad;
+    auto& trunk = impl->net->detector->backbone->vision_backbone->trunk;
+    if (trunk->pos_embed.defined()) trunk->pos_embed.normal_(0.0, 0.02);
+    impl->net->tracker->no_mem_embed.normal_(0.0, 0.02);
+  }
+  return finish(std::move(impl), options);
+}
+
+const ModelConfig& Model::config() const { return impl_->config; }
+torch::Device Model::device() const { return impl_->device; }
+Precision Model::precision() const { return impl_->precision; }
+int64_t Model::num_parameters() const { return impl_->num_parameters; }
+
+StateDict Model::state_dict() const {
+  StateDict sd;
+  for (const auto& [k, v] : named_tensors(*impl_->net)) {
+    sd[k] = v.is_complex() ? v.detach().cpu() : v.detach().to(torch::kCPU, torch::kFloat);
+  }
+  return sd;
+}
+
+int set_num_threads(int num_threads) {
+  if (num_threads == 0) {
+    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  if (num_threads > 0 && at::get_num_threads() != num_threads) at::set_num_threads(num_threads);
+  return at::get_num_threads();
+}
+
+std::string blas_info() {
+  // Which shared BLAS did the dynamic linker map for LibTorch's CPU GEMM?
+  std::ifstream maps("/proc/self/maps");
+  std::string line, lib;
+  while (std::getline(maps, line)) {
+    auto pos = line.find('/');
+    if (pos == std::string::npos) continue;
+    std::string path = line.substr(pos);
+    if ((path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos) &&
+        path.find(".so") != std::string::npos) {
+      lib = path;
+      break;
+    }
+  }
+  std::string kind = "unknown BLAS";
+  using GetConfig = char* (*)();
+  if (auto f = reinterpret_cast<GetConfig>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    kind = std::string("OpenBLAS (") + f() + ")";
+  } else if (lib.find("mkl") != std::string::npos) {
+    kind = "MKL";
+  } else if (lib.find("/blas/") != std::string::npos) {
+    kind = "reference BLAS (slow: install libopenblas0-pthread)";
+  } else if (lib.empty()) {
+    kind = "no shared BLAS mapped (LibTorch's own GEMM / MKL linked statically)";
+  }
+  return lib.empty() ? kind : kind + " " + lib;
+}
+
+}  // namespace sam3

@@ -1,0 +1,67 @@
+// Port of sam3/sam/common.py and the MLP of sam3/model/model_misc.py.
+#include "modeling/common.h"
+
+namespace sam3::modeling {
+
+torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm& ln) {
+  const auto& opt = ln->options;
+  if (x.scalar_type() == torch::kFloat) {
+    return torch::layer_norm(x, opt.normalized_shape(), ln->weight, ln->bias, opt.eps());
+  }
+  return torch::layer_norm(x.to(torch::kFloat), opt.normalized_shape(),
+                           ln->weight.to(torch::kFloat), ln->bias.to(torch::kFloat), opt.eps())
+      .to(x.scalar_type());
+}
+
+torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim) {
+  if (x.scalar_type() == torch::kFloat) return torch::softmax(x, dim);
+  return torch::softmax(x.to(torch::kFloat), dim).to(x.scalar_type());
+}
+
+LayerNorm2dImpl::LayerNorm2dImpl(int64_t num_channels, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({num_channels}));
+  bias = register_parameter("bias", torch::zeros({num_channels}));
+}
+
+torch::Tensor LayerNorm2dImpl::forward(const torch::Tensor& x_in) {
+  auto x = x_in.to(torch::kFloat);
+  auto u = x.mean(1, /*keepdim=*/true);
+  auto s = (x - u).pow(2).mean(1, /*keepdim=*/true);
+  x = (x - u) / torch::sqrt(s + eps_);
+  x = weight.to(torch::kFloat).view({-1, 1, 1}) * x + bias.to(torch::kFloat).view({-1, 1, 1});
+  return x.to(x_in.scalar_type());
+}
+
+MLPBlockImpl::MLPBlockImpl(int64_t embedding_dim, int64_t mlp_dim, bool gelu) : gelu_(gelu) {
+  lin1 = register_module("lin1", torch::nn::Linear(embedding_dim, mlp_dim));
+  lin2 = register_module("lin2", torch::nn::Linear(mlp_dim, embedding_dim));
+}
+
+torch::Tensor MLPBlockImpl::forward(const torch::Tensor& x) {
+  auto h = lin1(x);
+  h = gelu_ ? torch::gelu(h) : torch::relu(h);
+  return lin2(h);
+}
+
+MLPImpl::MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int64_t num_layers,
+                 bool sigmoid_output)
+    : sigmoid_output_(sigmoid_output) {
+  for (int64_t i = 0; i < num_layers; ++i) {
+    int64_t in = i == 0 ? input_dim : hidden_dim;
+    int64_t out = i == num_layers - 1 ? output_dim : hidden_dim;
+    layers->push_back(torch::nn::Linear(in, out));
+  }
+  register_module("layers", layers);
+}
+
+torch::Tensor MLPImpl::forward(torch::Tensor x) {
+  const auto n = layers->size();
+  for (size_t i = 0; i < n; ++i) {
+    x = layers[i]->as<torch::nn::Linear>()->forward(x);
+    if (i < n - 1) x = torch::relu(x);
+  }
+  if (sigmoid_output_) x = torch::sigmoid(x);
+  return x;
+}
+
+}  // namespace sam3::modeling

@@ -1,0 +1,60 @@
+// Port of sam3/sam/common.py (LayerNorm2d, MLPBlock) and sam3/model/model_misc.py
+// (MLP), plus precision helpers shared by all modules.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace sam3::modeling {
+
+// LayerNorm over the last dimension computed in float32 whatever the input
+// dtype (bf16/fp16 runs keep normalisation in fp32), result in x's dtype.
+torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm& ln);
+
+// Softmax over `dim` in float32, result in x's dtype.
+torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim);
+
+// Channel-wise LayerNorm of an N x C x H x W tensor (common.py LayerNorm2d):
+// (x - mean_c) / sqrt(var_c + eps) * weight + bias, biased variance, in fp32.
+class LayerNorm2dImpl : public torch::nn::Module {
+ public:
+  LayerNorm2dImpl(int64_t num_channels, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor weight;
+  torch::Tensor bias;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(LayerNorm2d);
+
+// common.py MLPBlock: lin2(act(lin1(x))), act = ReLU or GELU.
+class MLPBlockImpl : public torch::nn::Module {
+ public:
+  MLPBlockImpl(int64_t embedding_dim, int64_t mlp_dim, bool gelu);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Linear lin1{nullptr}, lin2{nullptr};
+
+ private:
+  bool gelu_;
+};
+TORCH_MODULE(MLPBlock);
+
+// MLP with `num_layers` Linear layers (`layers.{i}`), ReLU between them,
+// optional sigmoid on the output.
+class MLPImpl : public torch::nn::Module {
+ public:
+  MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int64_t num_layers,
+          bool sigmoid_output = false);
+  torch::Tensor forward(torch::Tensor x);
+
+  torch::nn::ModuleList layers;
+
+ private:
+  bool sigmoid_output_;
+};
+TORCH_MODULE(MLP);
+
+
+}  // namespace sam3::modeling
