@@ -1,2 +1,120 @@
+// ModelConfig: the fixtures' config.json loads as is, derivation from
+// checkpoint shapes agrees with it, bad JSON gives a ConfigError naming the key.
 #include <gtest/gtest.h>
-TEST(Placeholder, NotYetWritten) { GTEST_FAIL() << "placeholder"; }
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "sam3/sam3.h"
+
+namespace sam3 {
+namespace {
+
+using nlohmann::json;
+
+// Architecture fields only (the name and predictor defaults are not in the weights).
+json arch(const ModelConfig& c) {
+  auto j = c.to_json();
+  j.erase("name");
+  j.erase("predictor");
+  return j;
+}
+
+class FixtureConfigTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FixtureConfigTest, FixtureConfigJsonLoadsAsIs) {
+  auto dir = test::fixture_path("sam3/" + GetParam());
+  auto cfg = ModelConfig::from_json_file(dir + "/config.json");
+  std::ifstream f(dir + "/config.json");
+  json j;
+  f >> j;
+  const auto& d = j["derived"];
+  EXPECT_EQ(cfg.token_grid(), d["token_grid"].get<int64_t>());
+  EXPECT_EQ(cfg.low_res_size(), d["low_res_mask_size"][0].get<int64_t>());
+  EXPECT_EQ(cfg.vit.head_dim(), d["vit_head_dim"].get<int64_t>());
+  EXPECT_EQ(cfg.vit.mlp_hidden_dim(), d["vit_mlp_hidden_dim"].get<int64_t>());
+  EXPECT_EQ(cfg.vit.pretrain_grid(), d["abs_pos_pretrain_grid"].get<int64_t>());
+  EXPECT_EQ(cfg.vit.effective_rope_pt_size(), d["rope_pt_size"].get<int64_t>());
+  EXPECT_EQ(cfg.name, GetParam());
+}
+
+TEST_P(FixtureConfigTest, DerivedFromCheckpointEqualsConfigJson) {
+  auto dir = test::fixture_path("sam3/" + GetParam());
+  auto from_json = ModelConfig::from_json_file(dir + "/config.json");
+  auto from_ckpt = ModelConfig::from_state_dict(load_state_dict(dir + "/checkpoint.pt"));
+  EXPECT_EQ(arch(from_ckpt).dump(1), arch(from_json).dump(1));
+}
+
+TEST_P(FixtureConfigTest, JsonRoundTrip) {
+  auto cfg = ModelConfig::from_json_file(test::fixture_path("sam3/" + GetParam() + "/config.json"));
+  auto again = ModelConfig::from_json(cfg.to_json());
+  EXPECT_EQ(again.to_json().dump(), cfg.to_json().dump());
+}
+
+INSTANTIATE_TEST_SUITE_P(Sam3Fixtures, FixtureConfigTest, ::testing::Values("tiny-a", "tiny-b"),
+                         [](const auto& info) { return info.param == "tiny-a" ? "tiny_a" : "tiny_b"; });
+
+TEST(ConfigTest, DefaultsAreTheOfficialFullSizeModel) {
+  ModelConfig c;
+  c.validate();
+  EXPECT_EQ(c.image_size, 1008);
+  EXPECT_EQ(c.token_grid(), 72);
+  EXPECT_EQ(c.low_res_size(), 288);
+  EXPECT_EQ(c.vit.mlp_hidden_dim(), 4736);
+  EXPECT_EQ(c.vit.head_dim(), 64);
+  EXPECT_EQ(c.vit.pretrain_grid(), 24);
+  EXPECT_EQ(c.vit.effective_rope_pt_size(), 24);
+  EXPECT_EQ(c.num_levels(), 3);
+  EXPECT_EQ(c.predictor.max_hole_area, 256.0);
+}
+
+TEST(ConfigTest, WrongTypeNamesTheKey) {
+  json j = ModelConfig{}.to_json();
+  j["vit"]["depth"] = "thirty-two";
+  try {
+    ModelConfig::from_json(j);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("vit.depth"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigTest, InconsistentValuesAreRejected) {
+  json j = ModelConfig{}.to_json();
+  j["vit"]["num_heads"] = 7;  // 1024 % 7 != 0
+  EXPECT_THROW(ModelConfig::from_json(j), ConfigError);
+  j = ModelConfig{}.to_json();
+  j["vit"]["global_att_blocks"] = {40};
+  EXPECT_THROW(ModelConfig::from_json(j), ConfigError);
+  j = ModelConfig{}.to_json();
+  j["image_size"] = 1000;  // not a multiple of 14, and != vit.img_size
+  EXPECT_THROW(ModelConfig::from_json(j), ConfigError);
+  EXPECT_THROW(ModelConfig::from_json(json::array()), ConfigError);
+}
+
+TEST(ConfigTest, MissingOrMalformedFile) {
+  EXPECT_THROW(ModelConfig::from_json_file("/nonexistent/config.json"), ConfigError);
+  auto dir = test::temp_dir();
+  test::write_file(dir + "/bad.json", "{\"vit\": {");
+  try {
+    ModelConfig::from_json_file(dir + "/bad.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigTest, NotASam3CheckpointIsReported) {
+  StateDict sd{{"image_encoder.trunk.patch_embed.proj.weight", torch::zeros({4, 3, 7, 7})}};
+  try {
+    ModelConfig::from_state_dict(sd);
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a SAM 3 checkpoint"), std::string::npos);
+    EXPECT_GE(e.problems().size(), 5u);
+  }
+}
+
+}  // namespace
+}  // namespace sam3

@@ -18,6 +18,15 @@ torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim) {
   return torch::softmax(x.to(torch::kFloat), dim).to(x.scalar_type());
 }
 
+torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor& x) {
+  if (x.is_cuda() || x.scalar_type() == torch::kFloat) return m->forward(x);
+  const auto& o = m->options;
+  auto b = m->bias.defined() ? m->bias.to(torch::kFloat) : torch::Tensor();
+  // all transposed convolutions of SAM 3 are 2x2, stride 2, no padding
+  return torch::conv_transpose2d(x.to(torch::kFloat), m->weight.to(torch::kFloat), b, o.stride())
+      .to(x.scalar_type());
+}
+
 LayerNorm2dImpl::LayerNorm2dImpl(int64_t num_channels, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({num_channels}));
   bias = register_parameter("bias", torch::zeros({num_channels}));

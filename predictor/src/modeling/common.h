@@ -13,6 +13,11 @@ torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm
 // Softmax over `dim` in float32, result in x's dtype.
 torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim);
 
+// ConvTranspose2d forward that works for bf16 on the CPU: LibTorch 1.13's CPU
+// bf16 transposed convolution mis-reads the weight layout, so it runs in fp32
+// there (GPU and fp32 use the module as is).
+torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor& x);
+
 // Channel-wise LayerNorm of an N x C x H x W tensor (common.py LayerNorm2d):
 // (x - mean_c) / sqrt(var_c + eps) * weight + bias, biased variance, in fp32.
 class LayerNorm2dImpl : public torch::nn::Module {

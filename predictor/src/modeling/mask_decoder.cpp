@@ -78,13 +78,13 @@ DecoderOutput MaskDecoderImpl::forward(const torch::Tensor& image_embeddings,
   if (!cfg_.mask_decoder.use_high_res_features) {
     upscaled = output_upscaling->forward(src);
   } else {
-    auto dc1 = output_upscaling[0]->as<torch::nn::ConvTranspose2d>();
+    torch::nn::ConvTranspose2d dc1(output_upscaling->ptr<torch::nn::ConvTranspose2dImpl>(0));
     auto ln1 = output_upscaling[1]->as<LayerNorm2d>();
-    auto dc2 = output_upscaling[3]->as<torch::nn::ConvTranspose2d>();
+    torch::nn::ConvTranspose2d dc2(output_upscaling->ptr<torch::nn::ConvTranspose2dImpl>(3));
     const auto& feat_s0 = high_res_features.at(0);
     const auto& feat_s1 = high_res_features.at(1);
-    upscaled = torch::gelu(ln1->forward(dc1->forward(src) + feat_s1));
-    upscaled = torch::gelu(dc2->forward(upscaled) + feat_s0);
+    upscaled = torch::gelu(ln1->forward(conv_transpose(dc1, src) + feat_s1));
+    upscaled = torch::gelu(conv_transpose(dc2, upscaled) + feat_s0);
   }
 
   std::vector<torch::Tensor> hyper;

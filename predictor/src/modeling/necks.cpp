@@ -33,9 +33,9 @@ NeckLevelImpl::NeckLevelImpl(int64_t dim, int64_t d_model, double scale) : scale
 torch::Tensor NeckLevelImpl::forward(const torch::Tensor& x_in) {
   auto x = x_in;
   if (scale_ == 4.0) {
-    x = dconv_2x2_1->forward(torch::gelu(dconv_2x2_0->forward(x)));
+    x = conv_transpose(dconv_2x2_1, torch::gelu(conv_transpose(dconv_2x2_0, x)));
   } else if (scale_ == 2.0) {
-    x = dconv_2x2->forward(x);
+    x = conv_transpose(dconv_2x2, x);
   } else if (scale_ == 0.5) {
     x = torch::max_pool2d(x, 2, 2);
   }
