@@ -3,11 +3,13 @@
 #include "sam3/model.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 #include <torch/version.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <cstdlib>
 #include <thread>
 
 #include "model_impl.h"
@@ -258,6 +260,19 @@ std::string blas_info() {
     kind = "no shared BLAS mapped (LibTorch's own GEMM / MKL linked statically)";
   }
   return lib.empty() ? kind : kind + " " + lib;
+}
+
+void reexec_with_passive_omp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || argv == nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed: run on with the default policy (the variable is inherited by
+  // children only)
+}
+
+std::string omp_wait_policy() {
+  const char* v = std::getenv("OMP_WAIT_POLICY");
+  return v ? v : "unset";
 }
 
 }  // namespace sam3

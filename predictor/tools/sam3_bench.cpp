@@ -32,7 +32,7 @@
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kProg = "sam3-bench";
 
@@ -204,7 +204,10 @@ std::string find_preset(const Options& o) {
   }
   for (const auto& r : roots) {
     fs::path cfg = r / o.preset / "config.json";
-    if (fs::is_regular_file(cfg, ec)) return cfg.string();
+    if (fs::is_regular_file(cfg, ec)) {
+      fs::path canonical = fs::weakly_canonical(cfg, ec);
+      return (ec ? cfg : canonical).string();
+    }
   }
   throw UsageError("preset '" + o.preset + "' not found (no " + o.preset +
                    "/config.json under --presets-dir, $SAM3_FIXTURES_DIR/sam3 or "
@@ -370,6 +373,7 @@ int run(const Options& o) {
   json doc = {{"libtorch", TORCH_VERSION},
               {"sam3_predictor", SAM3_PREDICTOR_VERSION},
               {"blas", sam3::blas_info()},
+              {"omp_wait_policy", sam3::omp_wait_policy()},
               {"threads", at::get_num_threads()},
               {"device", device.str()},
               {"precision", sam3::precision_name(model->precision())},
@@ -389,6 +393,7 @@ int run(const Options& o) {
   }
   std::printf("LibTorch      %s\n", TORCH_VERSION);
   std::printf("BLAS          %s\n", sam3::blas_info().c_str());
+  std::printf("OMP wait      %s\n", sam3::omp_wait_policy().c_str());
   std::printf("threads       %d\n", at::get_num_threads());
   std::printf("device        %s\n", device.str().c_str());
   std::printf("precision     %s\n", sam3::precision_name(model->precision()));
@@ -420,6 +425,7 @@ int report_error(const std::string& message, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sam3::reexec_with_passive_omp_wait(argv);  // see model.h: CPU threading note
   try {
     Options o = parse_args(argc, argv);
     if (o.help) {

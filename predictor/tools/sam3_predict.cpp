@@ -32,6 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;  // keeps the written key order
 
 constexpr const char* kProg = "sam3-predict";
 
@@ -840,10 +841,10 @@ int64_t write_image_outputs(const ImageResult& r, const sam3::Prediction& pred,
   const double cut = prompt.return_logits ? mask_threshold : 0.5;
   const torch::Tensor binary = (masks > cut).to(torch::kUInt8).mul_(255).contiguous();
 
-  json objects = json::array();
+  ojson objects = ojson::array();
   int64_t written = 0;
   for (int64_t b = 0; b < binary.size(0); ++b) {
-    json mask_list = json::array();
+    ojson mask_list = ojson::array();
     for (int64_t k = 0; k < binary.size(1); ++k) {
       torch::Tensor m = binary[b][k].contiguous();
       cv::Mat mat(r.height, r.width, CV_8UC1, m.data_ptr<uint8_t>());
@@ -851,7 +852,7 @@ int64_t write_image_outputs(const ImageResult& r, const sam3::Prediction& pred,
                          std::to_string(k) + ".png";
       write_png(out_dir / name, mat);
       const int area = cv::countNonZero(mat);
-      json bbox = nullptr;
+      ojson bbox = nullptr;
       if (area > 0) {
         cv::Rect rect = cv::boundingRect(mat);
         bbox = {rect.x, rect.y, rect.width, rect.height};
@@ -865,7 +866,7 @@ int64_t write_image_outputs(const ImageResult& r, const sam3::Prediction& pred,
     }
     objects.push_back({{"index", b}, {"masks", mask_list}});
   }
-  json doc = {{"image", r.path},
+  ojson doc = {{"image", r.path},
               {"width", r.width},
               {"height", r.height},
               {"num_objects", binary.size(0)},
@@ -1092,6 +1093,7 @@ int report_error(const std::string& message, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sam3::reexec_with_passive_omp_wait(argv);  // see model.h: CPU threading note
   try {
     Options o = parse_args(argc, argv);
     if (o.help) {

@@ -490,6 +490,8 @@ struct BadInput {
   std::string word;               // must appear in the message
 };
 
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
+
 void expect_clean_failure(const ToolResult& r, const std::string& word) {
   ASSERT_TRUE(r.exited) << "killed by a signal\n" << describe(r);
   EXPECT_TRUE(r.code == 1 || r.code == 2) << describe(r);

@@ -3,6 +3,8 @@
 // giving identical outputs, safetensors round trip, bf16 precision.
 #include <gtest/gtest.h>
 
+#include <torch/version.h>
+
 #include "fixtures.h"
 #include "model_impl.h"
 #include "modeling/rope.h"
@@ -116,6 +118,42 @@ TEST(RandomModelTest, FullConfigShapesWithoutAFile) {
   auto r = p.predict();
   EXPECT_EQ(r.masks.sizes(), (std::vector<int64_t>{3, 37, 53}));
   EXPECT_EQ(r.low_res_masks.sizes(), (std::vector<int64_t>{3, 32, 32}));
+}
+
+}  // namespace
+}  // namespace sam3
+
+namespace sam3 {
+namespace {
+
+// GPU runs (fp32 and bf16) agree with the CPU reference; skipped without CUDA.
+TEST(CudaTest, MatchesCpuOnTheFixture) {
+#if defined(SAM3_WITH_CUDA)
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = test::fixture_path("sam3/tiny-a");
+  auto img = test::read_rgb(dir + "/img0.png");
+  PredictArgs args;
+  args.point_coords = torch::tensor({{144.f, 126.f}});
+  args.point_labels = torch::tensor({1});
+  InteractiveImagePredictor cpu(Model::load(dir + "/checkpoint.pt"));
+  cpu.set_image(img);
+  auto ref = cpu.predict(args);
+  for (auto prec : {Precision::kFloat32, Precision::kBFloat16, Precision::kFloat16}) {
+    ModelOptions o;
+    o.device = "cuda";
+    o.precision = prec;
+    InteractiveImagePredictor gpu(Model::load(dir + "/checkpoint.pt", o));
+    gpu.set_image(img);
+    EXPECT_TRUE(gpu.get_image_embedding().is_cuda());
+    auto r = gpu.predict(args);
+    const double tol = prec == Precision::kFloat32 ? 1e-2 : 0.05;
+    EXPECT_LT(test::max_abs_diff(r.iou_predictions, ref.iou_predictions), tol) << precision_name(prec);
+    double agree = (r.masks == ref.masks).to(torch::kDouble).mean().item<double>();
+    EXPECT_GT(agree, prec == Precision::kFloat32 ? 0.999 : 0.95) << precision_name(prec);
+  }
+#else
+  GTEST_SKIP() << "built without CUDA (LibTorch " << TORCH_VERSION << ")";
+#endif
 }
 
 }  // namespace

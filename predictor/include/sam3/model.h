@@ -89,4 +89,17 @@ class Model {
 int set_num_threads(int num_threads);
 std::string blas_info();
 
+// CPU threading note. Debian's LibTorch runs element-wise ops on OpenMP
+// (libgomp) threads and GEMMs on OpenBLAS's own threads; libgomp's default
+// spin-waiting then steals the cores from OpenBLAS. Measured on 2 cores:
+// full-size set_image 55.0 s -> 50.7 s, predict 169 -> 104 ms, and 5x on the
+// small fixture models, with OMP_WAIT_POLICY=PASSIVE. libgomp reads the
+// variable once, when it is loaded, so it must be in the environment before
+// the program starts. Programs may call this first thing in main(): if
+// OMP_WAIT_POLICY is unset it sets it to PASSIVE and re-executes the program
+// (Linux /proc/self/exe); it returns when nothing had to be done or exec failed.
+void reexec_with_passive_omp_wait(char** argv);
+// The OMP_WAIT_POLICY in effect ("unset" if none).
+std::string omp_wait_policy();
+
 }  // namespace sam3

@@ -27,6 +27,14 @@ torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor&
       .to(x.scalar_type());
 }
 
+torch::Tensor conv1x1(torch::nn::Conv2d& m, const torch::Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t o = m->weight.size(0);
+  auto y = torch::matmul(m->weight.view({o, c}), x.reshape({n, c, h * w}));
+  if (m->bias.defined()) y = y + m->bias.view({1, o, 1});
+  return y.view({n, o, h, w});
+}
+
 LayerNorm2dImpl::LayerNorm2dImpl(int64_t num_channels, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({num_channels}));
   bias = register_parameter("bias", torch::zeros({num_channels}));

@@ -18,6 +18,10 @@ torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim);
 // there (GPU and fp32 use the module as is).
 torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor& x);
 
+// 1x1 Conv2d as one GEMM over the channels: Debian's LibTorch (no oneDNN)
+// runs convolutions through im2col, ~10x slower for 1x1 kernels.
+torch::Tensor conv1x1(torch::nn::Conv2d& m, const torch::Tensor& x);
+
 // Channel-wise LayerNorm of an N x C x H x W tensor (common.py LayerNorm2d):
 // (x - mean_c) / sqrt(var_c + eps) * weight + bias, biased variance, in fp32.
 class LayerNorm2dImpl : public torch::nn::Module {

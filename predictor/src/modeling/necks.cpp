@@ -39,7 +39,7 @@ torch::Tensor NeckLevelImpl::forward(const torch::Tensor& x_in) {
   } else if (scale_ == 0.5) {
     x = torch::max_pool2d(x, 2, 2);
   }
-  return conv_3x3->forward(conv_1x1->forward(x));
+  return conv_3x3->forward(conv1x1(conv_1x1, x));
 }
 
 Sam3DualViTDetNeckImpl::Sam3DualViTDetNeckImpl(const ModelConfig& cfg) {

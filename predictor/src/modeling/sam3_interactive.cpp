@@ -1,6 +1,8 @@
 // Module wiring of the interactive path (model_builder.py, sam3_tracker_base.py).
 #include "modeling/sam3_interactive.h"
 
+#include "modeling/common.h"
+
 namespace sam3::modeling {
 
 BackboneImpl::BackboneImpl(const ModelConfig& cfg) {
@@ -30,7 +32,7 @@ EncoderOutput Sam3InteractiveModelImpl::encode_image(const torch::Tensor& x,
   // conv_s0 / conv_s1 are applied once per image (forward_image).
   auto& dec = tracker->sam_mask_decoder;
   if (dec->conv_s0) {
-    out.high_res_feats = {dec->conv_s0->forward(levels.at(0)), dec->conv_s1->forward(levels.at(1))};
+    out.high_res_feats = {conv1x1(dec->conv_s0, levels.at(0)), conv1x1(dec->conv_s1, levels.at(1))};
   }
   out.image_embed =
       levels.back() + tracker->no_mem_embed.view({1, -1, 1, 1}).to(levels.back().scalar_type());
