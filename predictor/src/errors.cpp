@@ -13,6 +13,6 @@ std::string join_problems(const std::string& what, const std::vector<std::string
 }  // namespace
 
 CheckpointError::CheckpointError(const std::string& what, std::vector<std::string> problems)
-    : Error(join_problems(what, problems)), problems_(std::move(problems)) {}
+    : Error(join_problems(what, problems)), message_(what), problems_(std::move(problems)) {}
 
 }  // namespace sam3

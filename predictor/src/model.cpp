@@ -174,17 +174,15 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
                                          const ModelOptions& options) {
   StateDict sd = load_state_dict(checkpoint_path);
-  if (!options.config_path.empty()) {
-    ModelConfig cfg = ModelConfig::from_json_file(options.config_path);
-    auto impl = make_impl(cfg, options);
-    load_strict(impl->net, sd, checkpoint_path);
-    return finish(std::move(impl), options);
-  }
   ModelConfig cfg;
-  try {
-    cfg = ModelConfig::from_state_dict(sd);
-  } catch (const CheckpointError& e) {
-    throw CheckpointError(checkpoint_path + ": " + e.what());
+  if (!options.config_path.empty()) {
+    cfg = ModelConfig::from_json_file(options.config_path);
+  } else {
+    try {
+      cfg = ModelConfig::from_state_dict(sd);
+    } catch (const CheckpointError& e) {
+      throw CheckpointError(checkpoint_path + ": " + e.message(), e.problems());
+    }
   }
   auto impl = make_impl(cfg, options);
   load_strict(impl->net, sd, checkpoint_path);

@@ -25,8 +25,11 @@ class CheckpointError : public Error {
  public:
   explicit CheckpointError(const std::string& what, std::vector<std::string> problems = {});
   const std::vector<std::string>& problems() const noexcept { return problems_; }
+  // what() without the problem list.
+  const std::string& message() const noexcept { return message_; }
 
  private:
+  std::string message_;
   std::vector<std::string> problems_;
 };
 
