@@ -1,0 +1,242 @@
+// sam3segment under GstHarness: masks equal the predictor's own output for the
+// same frame and prompt (colour conversion, strides, coordinates), the
+// embedding cache, timestamps, missing model, bad prompts.
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <opencv2/imgproc.hpp>
+#include <sam3/sam3.h>
+
+#include "fixtures.h"
+#include "gstsam3maskmeta.h"
+
+namespace {
+
+const std::string kModel = "sam3/tiny-a/checkpoint.pt";
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp () override { gst_init (nullptr, nullptr); }
+};
+const auto *const kEnv = ::testing::AddGlobalTestEnvironment (new GstEnv);
+
+GstBuffer *buffer_from_rgb (const cv::Mat &rgb, GstVideoFormat format, GstVideoInfo *info) {
+  GstVideoInfo rgb_info;
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, rgb.cols, rgb.rows);
+  gst_video_info_set_format (info, format, rgb.cols, rgb.rows);
+  GstBuffer *src = gst_buffer_new_allocate (nullptr, GST_VIDEO_INFO_SIZE (&rgb_info), nullptr);
+  GstVideoFrame sf;
+  gst_video_frame_map (&sf, &rgb_info, src, GST_MAP_WRITE);
+  for (int y = 0; y < rgb.rows; ++y)
+    memcpy ((guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&sf, 0) + y * GST_VIDEO_FRAME_PLANE_STRIDE (&sf, 0),
+        rgb.ptr (y), rgb.cols * 3);
+  gst_video_frame_unmap (&sf);
+  if (format == GST_VIDEO_FORMAT_RGB) return src;
+  GstBuffer *dst = gst_buffer_new_allocate (nullptr, GST_VIDEO_INFO_SIZE (info), nullptr);
+  GstVideoFrame in, out;
+  gst_video_frame_map (&in, &rgb_info, src, GST_MAP_READ);
+  gst_video_frame_map (&out, info, dst, GST_MAP_WRITE);
+  GstVideoConverter *conv = gst_video_converter_new (&rgb_info, info, nullptr);
+  gst_video_converter_frame (conv, &in, &out);
+  gst_video_converter_free (conv);
+  gst_video_frame_unmap (&in);
+  gst_video_frame_unmap (&out);
+  gst_buffer_unref (src);
+  return dst;
+}
+
+// What the element sees: the buffer converted to RGB by GstVideoConverter.
+cv::Mat rgb_of (GstBuffer *buf, GstVideoInfo *info) {
+  GstVideoInfo rgb_info;
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, info->width, info->height);
+  GstBuffer *dst = gst_buffer_new_allocate (nullptr, GST_VIDEO_INFO_SIZE (&rgb_info), nullptr);
+  GstVideoFrame in, out;
+  gst_video_frame_map (&in, info, buf, GST_MAP_READ);
+  gst_video_frame_map (&out, &rgb_info, dst, GST_MAP_WRITE);
+  GstVideoConverter *conv = gst_video_converter_new (info, &rgb_info, nullptr);
+  gst_video_converter_frame (conv, &in, &out);
+  gst_video_converter_free (conv);
+  cv::Mat m (info->height, info->width, CV_8UC3, GST_VIDEO_FRAME_PLANE_DATA (&out, 0),
+      GST_VIDEO_FRAME_PLANE_STRIDE (&out, 0));
+  cv::Mat copy = m.clone ();
+  gst_video_frame_unmap (&in);
+  gst_video_frame_unmap (&out);
+  gst_buffer_unref (dst);
+  return copy;
+}
+
+GstHarness *harness_with_model (const std::string &extra) {
+  std::string desc = "sam3segment model-file=" + sam3::test::fixture_path (kModel) + " " + extra;
+  return gst_harness_new_parse (desc.c_str ());
+}
+
+class FormatTest : public ::testing::TestWithParam<GstVideoFormat> {};
+
+TEST_P (FormatTest, MasksEqualThePredictorOutput) {
+  cv::Mat img = sam3::test::read_rgb (sam3::test::fixture_path ("sam3/tiny-a/img1.png"));  // 401x299
+  GstVideoInfo info;
+  GstBuffer *in = buffer_from_rgb (img, GetParam (), &info);
+  GST_BUFFER_PTS (in) = 42 * GST_MSECOND;
+  GST_BUFFER_DTS (in) = 40 * GST_MSECOND;
+  GST_BUFFER_DURATION (in) = 33 * GST_MSECOND;
+  GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
+  cv::Mat seen = rgb_of (in, &info);
+
+  GstHarness *h = harness_with_model ("boxes=\"<<221,45,341,135>,<20,20,200,250>>\"");
+  GstCaps *caps = gst_video_info_to_caps (&info);
+  gst_harness_set_src_caps (h, caps);
+  GstBuffer *out = gst_harness_push_and_pull (h, in);
+  ASSERT_NE (out, nullptr);
+  EXPECT_EQ (GST_BUFFER_PTS (out), 42 * GST_MSECOND);
+  EXPECT_EQ (GST_BUFFER_DTS (out), 40 * GST_MSECOND);
+  EXPECT_EQ (GST_BUFFER_DURATION (out), 33 * GST_MSECOND);
+  EXPECT_TRUE (GST_BUFFER_FLAG_IS_SET (out, GST_BUFFER_FLAG_DISCONT));
+
+  auto model = sam3::Model::load (sam3::test::fixture_path (kModel));
+  sam3::InteractiveImagePredictor pred (model);
+  pred.set_image (seen);
+  sam3::PredictArgs a;
+  a.box = torch::tensor ({221.f, 45.f, 341.f, 135.f, 20.f, 20.f, 200.f, 250.f}).reshape ({2, 4});
+  a.multimask_output = false;
+  auto ref = pred.predict (a);
+
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (meta, nullptr);
+  ASSERT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 2u);
+  for (guint i = 0; i < 2; ++i) {
+    const GstSam3MaskObject *obj = gst_sam3_mask_meta_get_object (meta, i);
+    EXPECT_EQ (obj->object_id, i);
+    EXPECT_FLOAT_EQ (obj->iou, ref.iou_predictions[i][0].item<float> ());
+    auto m8 = ref.masks[i][0].to (torch::kUInt8).mul (255).contiguous ();
+    cv::Mat full (info.height, info.width, CV_8UC1, m8.data_ptr<uint8_t> ());
+    cv::Rect box = cv::boundingRect (full);
+    EXPECT_EQ (obj->x, box.x);
+    EXPECT_EQ (obj->y, box.y);
+    EXPECT_EQ ((int) obj->width, box.width);
+    EXPECT_EQ ((int) obj->height, box.height);
+    GstMapInfo map;
+    ASSERT_TRUE (gst_buffer_map (obj->mask, &map, GST_MAP_READ));
+    GstVideoMeta *vm = gst_buffer_get_video_meta (obj->mask);
+    const int stride = vm ? vm->stride[0] : (int) obj->width;
+    int diff = 0;
+    for (int y = 0; y < box.height; ++y)
+      for (int x = 0; x < box.width; ++x)
+        diff += map.data[y * stride + x] != full.at<uint8_t> (box.y + y, box.x + x);
+    gst_buffer_unmap (obj->mask, &map);
+    EXPECT_EQ (diff, 0) << "object " << i;
+  }
+  // one ROI meta per mask, with the sam/mask param
+  gpointer state = nullptr;
+  int n_roi = 0;
+  while (GstMeta *m = gst_buffer_iterate_meta_filtered (out, &state,
+             GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+    auto *roi = (GstVideoRegionOfInterestMeta *) m;
+    EXPECT_NE (gst_video_region_of_interest_meta_get_param (roi, "sam/mask"), nullptr);
+    ++n_roi;
+  }
+  EXPECT_EQ (n_roi, 2);
+  EXPECT_NE (gst_buffer_get_custom_meta (out, "Sam3Result"), nullptr);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+}
+
+INSTANTIATE_TEST_SUITE_P (Formats, FormatTest,
+    ::testing::Values (GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_I420),
+    [] (const auto &info) { return std::string (gst_video_format_to_string (info.param)); });
+
+guint64 stat (GstHarness *h, const char *field) {
+  GstStructure *s = nullptr;
+  GstElement *e = gst_harness_find_element (h, "sam3segment");
+  g_object_get (e, "stats", &s, NULL);
+  gst_object_unref (e);
+  guint64 v = 0;
+  gst_structure_get_uint64 (s, field, &v);
+  gst_structure_free (s);
+  return v;
+}
+
+// A repeated identical frame and prompt changes re-run only the decoder.
+TEST (Sam3SegmentTest, EncoderRunsOncePerDistinctFrame) {
+  cv::Mat img = sam3::test::read_rgb (sam3::test::fixture_path ("sam3/tiny-a/img0.png"));
+  GstVideoInfo info;
+  GstBuffer *frame = buffer_from_rgb (img, GST_VIDEO_FORMAT_RGB, &info);
+  GstHarness *h = harness_with_model ("points=\"<<144,126,1>>\"");
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  for (int i = 0; i < 3; ++i) gst_buffer_unref (gst_harness_push_and_pull (h, gst_buffer_copy (frame)));
+  EXPECT_EQ (stat (h, "encoder-runs"), 1u);
+  EXPECT_EQ (stat (h, "decoder-runs"), 3u);
+  GstElement *seg = gst_harness_find_element (h, "sam3segment");
+  gst_util_set_object_arg (G_OBJECT (seg), "points", "<<150,130,1>,<10,10,0>>");
+  gst_object_unref (seg);
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_copy (frame));
+  EXPECT_EQ (stat (h, "encoder-runs"), 1u);
+  EXPECT_EQ (stat (h, "decoder-runs"), 4u);
+  ASSERT_NE (gst_buffer_get_sam3_mask_meta (out), nullptr);
+  gst_buffer_unref (out);
+  // a different frame re-runs the encoder
+  GstBuffer *other = gst_buffer_copy_deep (frame);
+  gst_buffer_memset (other, 0, 0x40, 300);
+  gst_buffer_unref (gst_harness_push_and_pull (h, other));
+  EXPECT_EQ (stat (h, "encoder-runs"), 2u);
+  gst_buffer_unref (frame);
+  gst_harness_teardown (h);
+}
+
+// Bad prompts: a warning on the bus, buffers keep flowing without meta.
+TEST (Sam3SegmentTest, BadPromptWarnsAndStreamContinues) {
+  for (const char *bad : {"boxes=\"<<10,20,30>>\"", "boxes=\"<<50,50,10,10>>\"",
+           "points=\"<<10,10,7>>\"", "points=\"<<5000,10,1>>\""}) {
+    std::string desc = "videotestsrc num-buffers=3 ! video/x-raw,format=RGB,width=64,height=48 ! "
+                       "sam3segment model-file=" + sam3::test::fixture_path (kModel) + " " + bad +
+                       " ! fakesink";
+    GError *err = nullptr;
+    GstElement *pipe = gst_parse_launch (desc.c_str (), &err);
+    ASSERT_EQ (err, nullptr) << err->message;
+    gst_element_set_state (pipe, GST_STATE_PLAYING);
+    GstBus *bus = gst_element_get_bus (pipe);
+    bool warned = false, eos = false;
+    while (GstMessage *m = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+               (GstMessageType) (GST_MESSAGE_WARNING | GST_MESSAGE_EOS | GST_MESSAGE_ERROR))) {
+      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) warned = true;
+      bool stop = GST_MESSAGE_TYPE (m) != GST_MESSAGE_WARNING;
+      eos = GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS;
+      gst_message_unref (m);
+      if (stop) break;
+    }
+    EXPECT_TRUE (warned) << bad;
+    EXPECT_TRUE (eos) << bad;
+    gst_element_set_state (pipe, GST_STATE_NULL);
+    gst_object_unref (bus);
+    gst_object_unref (pipe);
+  }
+}
+
+// A missing model fails the state change with an error naming the file; the
+// element can be cycled NULL <-> READY again.
+TEST (Sam3SegmentTest, MissingModelFailsCleanly) {
+  GstElement *pipe = gst_parse_launch (
+      "videotestsrc num-buffers=1 ! sam3segment name=s model-file=/nonexistent/sam3.pt ! fakesink",
+      nullptr);
+  ASSERT_NE (pipe, nullptr);
+  EXPECT_EQ (gst_element_set_state (pipe, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus (pipe);
+  GstMessage *m = gst_bus_timed_pop_filtered (bus, GST_SECOND, GST_MESSAGE_ERROR);
+  ASSERT_NE (m, nullptr);
+  GError *e = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error (m, &e, &dbg);
+  EXPECT_NE (std::string (dbg).find ("/nonexistent/sam3.pt"), std::string::npos) << dbg;
+  g_error_free (e);
+  g_free (dbg);
+  gst_message_unref (m);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ (gst_element_set_state (pipe, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    EXPECT_EQ (gst_element_set_state (pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref (bus);
+  gst_object_unref (pipe);
+}
+
+}  // namespace
