@@ -18,6 +18,9 @@
  * `<<x,y,label>, ...>` (label 1 = foreground, 0 = background; all points form
  * one object). Both can be changed while PLAYING and apply from the next
  * buffer. A malformed prompt posts a warning and the stream goes on.
+ * Upstream #GstVideoRegionOfInterestMeta (detector boxes) become box prompts
+ * too (`prompt-source` roi-meta, filtered by `object-class`); the mask's ROI
+ * meta then has the detector ROI as parent.
  *
  * ## Example launch line
  * |[
@@ -66,6 +69,8 @@ enum {
   PROP_MAX_HOLE_AREA,
   PROP_MAX_SPRINKLE_AREA,
   PROP_SCORE_THRESHOLD,
+  PROP_OBJECT_CLASS,
+  PROP_PROMPT_SOURCE,
   PROP_STATS,
 };
 
@@ -105,6 +110,25 @@ GType sam3_precision_get_type () {
   return type;
 }
 
+enum PromptSourceFlags {
+  SOURCE_PROPERTY = 1 << 0,
+  SOURCE_ROI_META = 1 << 1,
+};
+constexpr guint kDefaultPromptSource = SOURCE_PROPERTY | SOURCE_ROI_META;
+
+GType sam3_prompt_source_flags_get_type () {
+  static GType type = 0;
+  static const GFlagsValue values[] = {
+      {SOURCE_PROPERTY, "The boxes and points properties", "property"},
+      {SOURCE_ROI_META, "Upstream GstVideoRegionOfInterestMeta boxes (detectors)", "roi-meta"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter (&type)) {
+    GType t = g_flags_register_static ("GstSam3PromptSourceFlags", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 // Property values: written by set_property on any thread under the object
 // lock, copied once per buffer by the streaming thread.
 struct Settings {
@@ -122,6 +146,8 @@ struct Settings {
   double max_hole_area = kDefaultMaxHoleArea;
   double max_sprinkle_area = kDefaultMaxSprinkleArea;
   double score_threshold = kDefaultScoreThreshold;
+  std::vector<std::string> object_classes;  // empty = every upstream ROI
+  guint prompt_source = kDefaultPromptSource;
 };
 
 // Streaming state: built in start(), dropped in stop().
@@ -277,6 +303,18 @@ static void gst_sam3_segment_set_property (GObject *object, guint prop_id, const
     case PROP_MAX_HOLE_AREA: s.max_hole_area = g_value_get_double (value); break;
     case PROP_MAX_SPRINKLE_AREA: s.max_sprinkle_area = g_value_get_double (value); break;
     case PROP_SCORE_THRESHOLD: s.score_threshold = g_value_get_double (value); break;
+    case PROP_OBJECT_CLASS: {
+      s.object_classes.clear ();
+      const gchar *str = g_value_get_string (value);
+      gchar **parts = g_strsplit (str ? str : "", ",", -1);
+      for (gchar **p = parts; *p; ++p) {
+        gchar *t = g_strstrip (*p);
+        if (*t) s.object_classes.emplace_back (t);
+      }
+      g_strfreev (parts);
+      break;
+    }
+    case PROP_PROMPT_SOURCE: s.prompt_source = g_value_get_flags (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -314,6 +352,13 @@ static void gst_sam3_segment_get_property (GObject *object, guint prop_id, GValu
     case PROP_MAX_HOLE_AREA: g_value_set_double (value, s.max_hole_area); break;
     case PROP_MAX_SPRINKLE_AREA: g_value_set_double (value, s.max_sprinkle_area); break;
     case PROP_SCORE_THRESHOLD: g_value_set_double (value, s.score_threshold); break;
+    case PROP_OBJECT_CLASS: {
+      std::string joined;
+      for (const auto &c : s.object_classes) joined += (joined.empty () ? "" : ",") + c;
+      g_value_set_string (value, joined.c_str ());
+      break;
+    }
+    case PROP_PROMPT_SOURCE: g_value_set_flags (value, s.prompt_source); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -448,7 +493,40 @@ struct ObjectResult {
   guint object_id;
   float iou;
   torch::Tensor mask;  // H x W float 0/1
+  GstSam3PromptSource source = GST_SAM3_PROMPT_SOURCE_PROPERTY;
+  gint parent_roi_id = -1;
 };
+
+// An upstream ROI (detector box) used as a box prompt.
+struct RoiPrompt {
+  std::array<float, 4> box;
+  gint roi_id;
+};
+
+// Box prompts from the GstVideoRegionOfInterestMeta already on the buffer
+// (ours, "sam3-mask", excluded), filtered by object-class, clipped to the frame.
+std::vector<RoiPrompt> roi_prompts (GstBuffer *buf, const Settings &s, int width, int height) {
+  std::vector<RoiPrompt> out;
+  gpointer iter = nullptr;
+  while (GstMeta *m = gst_buffer_iterate_meta_filtered (buf, &iter,
+             GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+    auto *roi = reinterpret_cast<GstVideoRegionOfInterestMeta *> (m);
+    const gchar *type = g_quark_to_string (roi->roi_type);
+    if (type && std::strcmp (type, "sam3-mask") == 0) continue;
+    if (!s.object_classes.empty ()) {
+      bool match = false;
+      for (const auto &c : s.object_classes) match = match || (type && c == type);
+      if (!match) continue;
+    }
+    const float x0 = std::max (0.f, static_cast<float> (roi->x));
+    const float y0 = std::max (0.f, static_cast<float> (roi->y));
+    const float x1 = std::min (static_cast<float> (width), static_cast<float> (roi->x + roi->w));
+    const float y1 = std::min (static_cast<float> (height), static_cast<float> (roi->y + roi->h));
+    if (x1 <= x0 || y1 <= y0) continue;  // empty or outside the frame
+    out.push_back ({{x0, y0, x1, y1}, roi->id});
+  }
+  return out;
+}
 
 // Picks, per object, the mask to attach: the highest predicted IoU of the 3
 // with multimask output, else the single mask.
@@ -471,18 +549,21 @@ void attach (GstBuffer *buf, const std::vector<ObjectResult> &objects, int width
     cv::Rect box = cv::boundingRect (full);
     if (box.width <= 0 || box.height <= 0) continue;  // empty mask
     cv::Mat crop = full (box);
-    GstSam3MaskObject *obj = gst_sam3_mask_meta_add_object (meta, o.object_id,
-        GST_SAM3_PROMPT_SOURCE_PROPERTY, box.x, box.y, box.width, box.height, o.iou, crop.data,
-        crop.step[0]);
+    GstSam3MaskObject *obj = gst_sam3_mask_meta_add_object (meta, o.object_id, o.source, box.x,
+        box.y, box.width, box.height, o.iou, crop.data, crop.step[0]);
     GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (buf,
         "sam3-mask", box.x, box.y, box.width, box.height);
     roi->id = static_cast<gint> (o.object_id);
+    roi->parent_id = o.parent_roi_id;
     gst_video_region_of_interest_meta_add_param (roi, gst_structure_new ("sam/mask",
         "iou", G_TYPE_DOUBLE, static_cast<double> (o.iou),
         "object-id", G_TYPE_UINT, o.object_id,
         "mask-width", G_TYPE_UINT, static_cast<guint> (box.width),
         "mask-height", G_TYPE_UINT, static_cast<guint> (box.height), NULL));
-    if (obj) obj->roi_id = roi->id;
+    if (obj) {
+      obj->roi_id = roi->id;
+      obj->parent_roi_id = o.parent_roi_id;
+    }
   }
   gst_buffer_add_sam3_result_meta (buf, meta);
 }
@@ -499,6 +580,11 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
   GST_OBJECT_UNLOCK (self);
 
   const int w = GST_VIDEO_INFO_WIDTH (&st->info), h = GST_VIDEO_INFO_HEIGHT (&st->info);
+  if (!(s.prompt_source & SOURCE_PROPERTY)) {
+    s.boxes.clear ();
+    s.points.clear ();
+    s.prompt_error.clear ();
+  }
   std::string prompt_problem = check_prompts (s, w, h);
   if (!prompt_problem.empty ()) {
     if (st->warned_serial != s.prompt_serial) {
@@ -506,9 +592,12 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
       GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS, ("Invalid prompt, ignored"), ("%s",
           prompt_problem.c_str ()));
     }
-    return GST_FLOW_OK;
+    s.boxes.clear ();
+    s.points.clear ();
   }
-  if (s.boxes.empty () && s.points.empty ()) return GST_FLOW_OK;
+  std::vector<RoiPrompt> rois;
+  if (s.prompt_source & SOURCE_ROI_META) rois = roi_prompts (buf, s, w, h);
+  if (s.boxes.empty () && s.points.empty () && rois.empty ()) return GST_FLOW_OK;
 
   GstVideoFrame frame;
   if (!gst_video_frame_map (&frame, &st->info, buf, GST_MAP_READ)) {
@@ -555,6 +644,20 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
       a.point_labels = torch::tensor (labels);
       a.multimask_output = s.multimask_output;
       collect (st->predictor->predict (a), static_cast<guint> (s.boxes.size ()), &objects);
+    }
+    if (!rois.empty ()) {
+      sam3::PredictArgs a;
+      std::vector<float> flat;
+      for (const auto &r : rois) flat.insert (flat.end (), r.box.begin (), r.box.end ());
+      a.box = torch::tensor (flat).reshape ({static_cast<int64_t> (rois.size ()), 4});
+      a.multimask_output = s.multimask_output;
+      const size_t first = objects.size ();
+      const guint first_id = static_cast<guint> (s.boxes.size () + (s.points.empty () ? 0 : 1));
+      collect (st->predictor->predict (a), first_id, &objects);
+      for (size_t i = first; i < objects.size (); ++i) {
+        objects[i].source = GST_SAM3_PROMPT_SOURCE_ROI_META;
+        objects[i].parent_roi_id = rois[i - first].roi_id;
+      }
     }
     dec_ms = ms_since (t0);
   } catch (const std::exception &e) {
@@ -656,6 +759,13 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
   g_object_class_install_property (gobject_class, PROP_SCORE_THRESHOLD,
       g_param_spec_double ("score-threshold", "Score threshold",
           "Drop masks whose predicted IoU is lower", 0.0, 1.0, kDefaultScoreThreshold, playing));
+  g_object_class_install_property (gobject_class, PROP_OBJECT_CLASS,
+      g_param_spec_string ("object-class", "Object class",
+          "Comma-separated roi_type names of the upstream GstVideoRegionOfInterestMeta that become "
+          "box prompts; empty = all", "", playing));
+  g_object_class_install_property (gobject_class, PROP_PROMPT_SOURCE,
+      g_param_spec_flags ("prompt-source", "Prompt source", "Which prompt inputs are used",
+          sam3_prompt_source_flags_get_type (), kDefaultPromptSource, playing));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "frames-in, encoder-runs, decoder-runs, mean-encoder-ms, mean-decoder-ms",
@@ -677,4 +787,6 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
 
   gst_type_mark_as_plugin_api (sam3_device_get_type (), static_cast<GstPluginAPIFlags> (0));
   gst_type_mark_as_plugin_api (sam3_precision_get_type (), static_cast<GstPluginAPIFlags> (0));
+  gst_type_mark_as_plugin_api (sam3_prompt_source_flags_get_type (),
+      static_cast<GstPluginAPIFlags> (0));
 }

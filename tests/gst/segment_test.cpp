@@ -184,6 +184,57 @@ TEST (Sam3SegmentTest, EncoderRunsOncePerDistinctFrame) {
   gst_harness_teardown (h);
 }
 
+// Upstream ROI metas (detector boxes) become box prompts, filtered by
+// object-class; the masks' ROI metas are parented to them.
+TEST (Sam3SegmentTest, UpstreamRoiMetasArePrompts) {
+  cv::Mat img = sam3::test::read_rgb (sam3::test::fixture_path ("sam3/tiny-a/img0.png"));
+  GstVideoInfo info;
+  GstBuffer *frame = buffer_from_rgb (img, GST_VIDEO_FORMAT_RGB, &info);
+  GstVideoRegionOfInterestMeta *car =
+      gst_buffer_add_video_region_of_interest_meta (frame, "car", 20, 30, 100, 80);
+  car->id = 7;
+  GstVideoRegionOfInterestMeta *person =
+      gst_buffer_add_video_region_of_interest_meta (frame, "person", 264, 54, 144, 108);
+  person->id = 9;
+  GstHarness *h = harness_with_model ("object-class=person");
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_ref (frame));
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (meta, nullptr);
+  ASSERT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 1u);
+  const GstSam3MaskObject *obj = gst_sam3_mask_meta_get_object (meta, 0);
+  EXPECT_EQ (obj->source, GST_SAM3_PROMPT_SOURCE_ROI_META);
+  EXPECT_EQ (obj->parent_roi_id, 9);
+  auto model = sam3::Model::load (sam3::test::fixture_path (kModel));
+  sam3::InteractiveImagePredictor pred (model);
+  pred.set_image (img);
+  sam3::PredictArgs a;
+  a.box = torch::tensor ({264.f, 54.f, 408.f, 162.f});
+  a.multimask_output = false;
+  EXPECT_FLOAT_EQ (obj->iou, pred.predict (a).iou_predictions[0].item<float> ());
+  int parented = 0;
+  gpointer state = nullptr;
+  while (GstMeta *m = gst_buffer_iterate_meta_filtered (out, &state,
+             GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
+    auto *roi = (GstVideoRegionOfInterestMeta *) m;
+    if (g_quark_to_string (roi->roi_type) == std::string ("sam3-mask")) {
+      EXPECT_EQ (roi->parent_id, 9);
+      ++parented;
+    }
+  }
+  EXPECT_EQ (parented, 1);
+  gst_buffer_unref (out);
+  // prompt-source=property: upstream ROIs are ignored
+  GstElement *seg = gst_harness_find_element (h, "sam3segment");
+  gst_util_set_object_arg (G_OBJECT (seg), "prompt-source", "property");
+  gst_object_unref (seg);
+  out = gst_harness_push_and_pull (h, gst_buffer_ref (frame));
+  EXPECT_EQ (gst_buffer_get_sam3_mask_meta (out), nullptr);
+  gst_buffer_unref (out);
+  gst_buffer_unref (frame);
+  gst_harness_teardown (h);
+}
+
 // Bad prompts: a warning on the bus, buffers keep flowing without meta.
 TEST (Sam3SegmentTest, BadPromptWarnsAndStreamContinues) {
   for (const char *bad : {"boxes=\"<<10,20,30>>\"", "boxes=\"<<50,50,10,10>>\"",
