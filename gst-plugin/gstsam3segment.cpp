@@ -40,6 +40,7 @@
 #include <gst/video/gstvideometa.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -113,14 +114,20 @@ GType sam3_precision_get_type () {
 enum PromptSourceFlags {
   SOURCE_PROPERTY = 1 << 0,
   SOURCE_ROI_META = 1 << 1,
+  SOURCE_NAVIGATION = 1 << 2,
+  SOURCE_SIGNAL = 1 << 3,
 };
-constexpr guint kDefaultPromptSource = SOURCE_PROPERTY | SOURCE_ROI_META;
+constexpr guint kDefaultPromptSource = SOURCE_PROPERTY | SOURCE_ROI_META | SOURCE_SIGNAL;
 
 GType sam3_prompt_source_flags_get_type () {
   static GType type = 0;
   static const GFlagsValue values[] = {
       {SOURCE_PROPERTY, "The boxes and points properties", "property"},
       {SOURCE_ROI_META, "Upstream GstVideoRegionOfInterestMeta boxes (detectors)", "roi-meta"},
+      {SOURCE_NAVIGATION,
+          "Mouse clicks (navigation events): left = foreground point, right = background "
+          "point, middle = clear", "navigation"},
+      {SOURCE_SIGNAL, "The add-prompt / clear-prompts action signals", "signal"},
       {0, nullptr, nullptr}};
   if (g_once_init_enter (&type)) {
     GType t = g_flags_register_static ("GstSam3PromptSourceFlags", values);
@@ -150,6 +157,16 @@ struct Settings {
   guint prompt_source = kDefaultPromptSource;
 };
 
+// A prompt added at run time by a click or an action signal: one object.
+struct DynamicPrompt {
+  guint object_id;
+  GstSam3PromptSource source;
+  std::vector<std::array<float, 4>> box;  // 0 or 1
+  std::vector<std::array<float, 3>> points;
+};
+
+constexpr guint kFirstDynamicId = 1000;
+
 // Streaming state: built in start(), dropped in stop().
 struct State {
   std::shared_ptr<const sam3::Model> model;
@@ -178,7 +195,13 @@ struct _GstSam3Segment {
   Settings *settings;
   State *state;
   Stats *stats;
+  // Prompts from clicks and signals, under the object lock.
+  std::vector<DynamicPrompt> *dynamic;
+  guint next_dynamic_id;
 };
+
+enum { SIGNAL_ADD_PROMPT, SIGNAL_CLEAR_PROMPTS, LAST_SIGNAL };
+static guint sam3_segment_signals[LAST_SIGNAL];
 
 G_DEFINE_TYPE (GstSam3Segment, gst_sam3_segment, GST_TYPE_BASE_TRANSFORM);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (sam3segment, "sam3segment", GST_RANK_NONE,
@@ -528,6 +551,15 @@ std::vector<RoiPrompt> roi_prompts (GstBuffer *buf, const Settings &s, int width
   return out;
 }
 
+// Checks a dynamic prompt against the frame ("" if fine).
+std::string check_dynamic (const DynamicPrompt &d, int width, int height) {
+  Settings tmp;
+  tmp.boxes = d.box;
+  tmp.points = d.points;
+  if (d.box.empty () && d.points.empty ()) return "prompt has neither box nor points";
+  return check_prompts (tmp, width, height);
+}
+
 // Picks, per object, the mask to attach: the highest predicted IoU of the 3
 // with multimask output, else the single mask.
 void collect (const sam3::Prediction &p, guint first_id, std::vector<ObjectResult> *out) {
@@ -574,12 +606,34 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   State *st = self->state;
   if (!st) return GST_FLOW_FLUSHING;
+  const int w = GST_VIDEO_INFO_WIDTH (&st->info), h = GST_VIDEO_INFO_HEIGHT (&st->info);
   GST_OBJECT_LOCK (self);
   Settings s = *self->settings;
   self->stats->frames_in++;
+  // drop (and report below) run-time prompts that do not fit this frame
+  std::vector<std::string> dynamic_problems;
+  auto &dyn_all = *self->dynamic;
+  for (auto it = dyn_all.begin (); it != dyn_all.end ();) {
+    std::string why = check_dynamic (*it, w, h);
+    if (why.empty ()) {
+      ++it;
+    } else {
+      dynamic_problems.push_back ("object " + std::to_string (it->object_id) + ": " + why);
+      it = dyn_all.erase (it);
+    }
+  }
+  std::vector<DynamicPrompt> dynamic;
+  for (const auto &d : dyn_all) {
+    const guint flag = d.source == GST_SAM3_PROMPT_SOURCE_NAVIGATION ? SOURCE_NAVIGATION
+                                                                     : SOURCE_SIGNAL;
+    if (s.prompt_source & flag) dynamic.push_back (d);
+  }
   GST_OBJECT_UNLOCK (self);
+  for (const auto &why : dynamic_problems) {
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS, ("Invalid prompt, removed"), ("%s",
+        why.c_str ()));
+  }
 
-  const int w = GST_VIDEO_INFO_WIDTH (&st->info), h = GST_VIDEO_INFO_HEIGHT (&st->info);
   if (!(s.prompt_source & SOURCE_PROPERTY)) {
     s.boxes.clear ();
     s.points.clear ();
@@ -597,7 +651,8 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
   }
   std::vector<RoiPrompt> rois;
   if (s.prompt_source & SOURCE_ROI_META) rois = roi_prompts (buf, s, w, h);
-  if (s.boxes.empty () && s.points.empty () && rois.empty ()) return GST_FLOW_OK;
+  if (s.boxes.empty () && s.points.empty () && rois.empty () && dynamic.empty ())
+    return GST_FLOW_OK;
 
   GstVideoFrame frame;
   if (!gst_video_frame_map (&frame, &st->info, buf, GST_MAP_READ)) {
@@ -659,6 +714,25 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
         objects[i].parent_roi_id = rois[i - first].roi_id;
       }
     }
+    for (const auto &d : dynamic) {
+      sam3::PredictArgs a;
+      if (!d.box.empty ()) a.box = torch::tensor (std::vector<float> (d.box[0].begin (), d.box[0].end ()));
+      if (!d.points.empty ()) {
+        std::vector<float> xy;
+        std::vector<int64_t> labels;
+        for (const auto &p : d.points) {
+          xy.push_back (p[0]);
+          xy.push_back (p[1]);
+          labels.push_back (static_cast<int64_t> (p[2]));
+        }
+        a.point_coords = torch::tensor (xy).reshape ({static_cast<int64_t> (d.points.size ()), 2});
+        a.point_labels = torch::tensor (labels);
+      }
+      a.multimask_output = s.multimask_output;
+      const size_t first = objects.size ();
+      collect (st->predictor->predict (a), d.object_id, &objects);
+      for (size_t i = first; i < objects.size (); ++i) objects[i].source = d.source;
+    }
     dec_ms = ms_since (t0);
   } catch (const std::exception &e) {
     failure = e.what ();
@@ -680,11 +754,87 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
   return GST_FLOW_OK;
 }
 
+// add-prompt: a GstStructure with "box" (<x0,y0,x1,y1>) and/or "points"
+// (<<x,y,label>, ...>) in input-frame pixels; returns the new object id, or
+// G_MAXUINT (with a warning on the bus) when the structure is malformed.
+static guint gst_sam3_segment_add_prompt (GstSam3Segment *self, GstStructure *prompt) {
+  DynamicPrompt d;
+  d.source = GST_SAM3_PROMPT_SOURCE_SIGNAL;
+  std::string err;
+  bool ok = prompt != nullptr;
+  if (ok && gst_structure_has_field (prompt, "box")) {
+    const GValue *v = gst_structure_get_value (prompt, "box");
+    GValue nested = G_VALUE_INIT;
+    gst_value_array_init (&nested, 1);
+    gst_value_array_append_value (&nested, v);
+    ok = parse_nested<4> (&nested, &d.box, &err, "box");
+    g_value_unset (&nested);
+  }
+  if (ok && gst_structure_has_field (prompt, "points"))
+    ok = parse_nested<3> (gst_structure_get_value (prompt, "points"), &d.points, &err, "points");
+  if (ok && d.box.empty () && d.points.empty ()) {
+    ok = false;
+    err = "the prompt structure needs a box or points field";
+  }
+  if (!ok) {
+    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS, ("Invalid prompt, ignored"), ("add-prompt: %s",
+        err.empty () ? "no structure" : err.c_str ()));
+    return G_MAXUINT;
+  }
+  GST_OBJECT_LOCK (self);
+  d.object_id = self->next_dynamic_id++;
+  self->dynamic->push_back (d);
+  GST_OBJECT_UNLOCK (self);
+  return d.object_id;
+}
+
+static void gst_sam3_segment_clear_prompts (GstSam3Segment *self) {
+  GST_OBJECT_LOCK (self);
+  self->dynamic->clear ();
+  GST_OBJECT_UNLOCK (self);
+}
+
+// Mouse clicks: left adds a foreground point, right a background point (to
+// the click object), middle clears it. Coordinates arrive in this element's
+// input frame (upstream scalers translate them).
+static gboolean gst_sam3_segment_src_event (GstBaseTransform *trans, GstEvent *event) {
+  GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
+  gint button = 0;
+  gdouble x = 0, y = 0;
+  if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION &&
+      gst_navigation_event_get_type (event) == GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS &&
+      gst_navigation_event_parse_mouse_button_event (event, &button, &x, &y)) {
+    GST_OBJECT_LOCK (self);
+    if (self->settings->prompt_source & SOURCE_NAVIGATION) {
+      auto &dyn = *self->dynamic;
+      auto it = std::find_if (dyn.begin (), dyn.end (), [] (const DynamicPrompt &d) {
+        return d.source == GST_SAM3_PROMPT_SOURCE_NAVIGATION;
+      });
+      if (button == 2) {
+        if (it != dyn.end ()) dyn.erase (it);
+      } else if (button == 1 || button == 3) {
+        if (it == dyn.end ()) {
+          DynamicPrompt d;
+          d.source = GST_SAM3_PROMPT_SOURCE_NAVIGATION;
+          d.object_id = self->next_dynamic_id++;
+          dyn.push_back (d);
+          it = dyn.end () - 1;
+        }
+        it->points.push_back ({static_cast<float> (x), static_cast<float> (y),
+            button == 1 ? 1.f : 0.f});
+      }
+    }
+    GST_OBJECT_UNLOCK (self);
+  }
+  return GST_BASE_TRANSFORM_CLASS (gst_sam3_segment_parent_class)->src_event (trans, event);
+}
+
 static void gst_sam3_segment_finalize (GObject *object) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (object);
   delete self->state;
   delete self->stats;
   delete self->settings;
+  delete self->dynamic;
   G_OBJECT_CLASS (gst_sam3_segment_parent_class)->finalize (object);
 }
 
@@ -692,6 +842,8 @@ static void gst_sam3_segment_init (GstSam3Segment *self) {
   self->settings = new Settings ();
   self->stats = new Stats ();
   self->state = nullptr;
+  self->dynamic = new std::vector<DynamicPrompt> ();
+  self->next_dynamic_id = kFirstDynamicId;
   gst_base_transform_set_in_place (GST_BASE_TRANSFORM (self), TRUE);
   gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }
@@ -783,7 +935,29 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_sam3_segment_stop);
   trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_sam3_segment_set_caps);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_sam3_segment_transform_ip);
+  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_sam3_segment_src_event);
   trans_class->passthrough_on_same_caps = FALSE;
+
+  /**
+   * GstSam3Segment::add-prompt:
+   * @prompt: a #GstStructure with a `box` field (<x0,y0,x1,y1>) and/or a
+   *   `points` field (<<x,y,label>, ...>), input-frame pixels
+   *
+   * Adds one object from the next buffer on. Returns its object id
+   * (>= 1000), or G_MAXUINT if the structure is malformed (with a warning).
+   */
+  sam3_segment_signals[SIGNAL_ADD_PROMPT] = g_signal_new_class_handler ("add-prompt",
+      G_TYPE_FROM_CLASS (klass), static_cast<GSignalFlags> (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK (gst_sam3_segment_add_prompt), nullptr, nullptr, nullptr, G_TYPE_UINT, 1,
+      GST_TYPE_STRUCTURE);
+  /**
+   * GstSam3Segment::clear-prompts:
+   *
+   * Removes every prompt added by add-prompt or by clicks.
+   */
+  sam3_segment_signals[SIGNAL_CLEAR_PROMPTS] = g_signal_new_class_handler ("clear-prompts",
+      G_TYPE_FROM_CLASS (klass), static_cast<GSignalFlags> (G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION),
+      G_CALLBACK (gst_sam3_segment_clear_prompts), nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
 
   gst_type_mark_as_plugin_api (sam3_device_get_type (), static_cast<GstPluginAPIFlags> (0));
   gst_type_mark_as_plugin_api (sam3_precision_get_type (), static_cast<GstPluginAPIFlags> (0));

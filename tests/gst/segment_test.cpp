@@ -3,6 +3,7 @@
 // embedding cache, timestamps, missing model, bad prompts.
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
+#include <gst/video/navigation.h>
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
@@ -231,6 +232,58 @@ TEST (Sam3SegmentTest, UpstreamRoiMetasArePrompts) {
   out = gst_harness_push_and_pull (h, gst_buffer_ref (frame));
   EXPECT_EQ (gst_buffer_get_sam3_mask_meta (out), nullptr);
   gst_buffer_unref (out);
+  gst_buffer_unref (frame);
+  gst_harness_teardown (h);
+}
+
+// Action signals and navigation clicks add objects at run time.
+TEST (Sam3SegmentTest, SignalAndClickPrompts) {
+  cv::Mat img = sam3::test::read_rgb (sam3::test::fixture_path ("sam3/tiny-a/img0.png"));
+  GstVideoInfo info;
+  GstBuffer *frame = buffer_from_rgb (img, GST_VIDEO_FORMAT_RGB, &info);
+  GstHarness *h = harness_with_model ("prompt-source=signal+navigation");
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  GstElement *seg = gst_harness_find_element (h, "sam3segment");
+  GstStructure *p = gst_structure_from_string ("sam3/prompt, box=(float)<264,54,408,162>", nullptr);
+  ASSERT_NE (p, nullptr);
+  guint id = 0;
+  g_signal_emit_by_name (seg, "add-prompt", p, &id);
+  EXPECT_EQ (id, 1000u);
+  GstStructure *bad = gst_structure_from_string ("sam3/prompt, colour=red", nullptr);
+  guint bad_id = 0;
+  g_signal_emit_by_name (seg, "add-prompt", bad, &bad_id);
+  EXPECT_EQ (bad_id, G_MAXUINT);
+  // a left click (foreground point) and a right click (background point)
+  EXPECT_TRUE (gst_harness_push_upstream_event (h,
+      gst_navigation_event_new_mouse_button_press (1, 144, 126, GST_NAVIGATION_MODIFIER_NONE)));
+  EXPECT_TRUE (gst_harness_push_upstream_event (h,
+      gst_navigation_event_new_mouse_button_press (3, 20, 20, GST_NAVIGATION_MODIFIER_NONE)));
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_ref (frame));
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (meta, nullptr);
+  ASSERT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 2u);
+  const GstSam3MaskObject *sig = gst_sam3_mask_meta_get_object (meta, 0);
+  const GstSam3MaskObject *click = gst_sam3_mask_meta_get_object (meta, 1);
+  EXPECT_EQ (sig->object_id, 1000u);
+  EXPECT_EQ (sig->source, GST_SAM3_PROMPT_SOURCE_SIGNAL);
+  EXPECT_EQ (click->object_id, 1001u);
+  EXPECT_EQ (click->source, GST_SAM3_PROMPT_SOURCE_NAVIGATION);
+  auto model = sam3::Model::load (sam3::test::fixture_path (kModel));
+  sam3::InteractiveImagePredictor pred (model);
+  pred.set_image (img);
+  sam3::PredictArgs a;
+  a.point_coords = torch::tensor ({144.f, 126.f, 20.f, 20.f}).reshape ({2, 2});
+  a.point_labels = torch::tensor ({1, 0});
+  a.multimask_output = false;
+  EXPECT_FLOAT_EQ (click->iou, pred.predict (a).iou_predictions[0].item<float> ());
+  gst_buffer_unref (out);
+  g_signal_emit_by_name (seg, "clear-prompts");
+  out = gst_harness_push_and_pull (h, gst_buffer_ref (frame));
+  EXPECT_EQ (gst_buffer_get_sam3_mask_meta (out), nullptr);
+  gst_buffer_unref (out);
+  gst_structure_free (p);
+  gst_structure_free (bad);
+  gst_object_unref (seg);
   gst_buffer_unref (frame);
   gst_harness_teardown (h);
 }
