@@ -742,7 +742,12 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Segmentation failed"), ("%s", failure.c_str ()));
     return GST_FLOW_ERROR;
   }
-  attach (buf, objects, w, h, s.score_threshold);
+  try {
+    attach (buf, objects, w, h, s.score_threshold);
+  } catch (const std::exception &e) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Cannot attach the masks"), ("%s", e.what ()));
+    return GST_FLOW_ERROR;
+  }
   GST_OBJECT_LOCK (self);
   if (encoded) {
     self->stats->encoder_runs++;
