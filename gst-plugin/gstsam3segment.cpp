@@ -551,6 +551,32 @@ std::vector<RoiPrompt> roi_prompts (GstBuffer *buf, const Settings &s, int width
   return out;
 }
 
+// PredictArgs for B boxes (B objects) or N points (one object); with one box
+// and points, both describe the same object.
+sam3::PredictArgs prompt_args (const std::vector<std::array<float, 4>> &boxes,
+    const std::vector<std::array<float, 3>> &points, bool multimask) {
+  sam3::PredictArgs a;
+  if (!boxes.empty ()) {
+    std::vector<float> flat;
+    for (const auto &b : boxes) flat.insert (flat.end (), b.begin (), b.end ());
+    a.box = torch::tensor (flat).reshape ({static_cast<int64_t> (boxes.size ()), 4});
+    if (boxes.size () == 1) a.box = a.box.reshape ({4});
+  }
+  if (!points.empty ()) {
+    std::vector<float> xy;
+    std::vector<int64_t> labels;
+    for (const auto &p : points) {
+      xy.push_back (p[0]);
+      xy.push_back (p[1]);
+      labels.push_back (static_cast<int64_t> (p[2]));
+    }
+    a.point_coords = torch::tensor (xy).reshape ({static_cast<int64_t> (points.size ()), 2});
+    a.point_labels = torch::tensor (labels);
+  }
+  a.multimask_output = multimask;
+  return a;
+}
+
 // Checks a dynamic prompt against the frame ("" if fine).
 std::string check_dynamic (const DynamicPrompt &d, int width, int height) {
   Settings tmp;
@@ -678,61 +704,29 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
     st->predictor->max_hole_area = s.max_hole_area;
     st->predictor->max_sprinkle_area = s.max_sprinkle_area;
     gint64 t0 = g_get_monotonic_time ();
-    if (!s.boxes.empty ()) {
-      sam3::PredictArgs a;
-      std::vector<float> flat;
-      for (const auto &b : s.boxes) flat.insert (flat.end (), b.begin (), b.end ());
-      a.box = torch::tensor (flat).reshape ({static_cast<int64_t> (s.boxes.size ()), 4});
-      a.multimask_output = s.multimask_output;
-      collect (st->predictor->predict (a), 0, &objects);
-    }
-    if (!s.points.empty ()) {
-      sam3::PredictArgs a;
-      std::vector<float> xy;
-      std::vector<int64_t> labels;
-      for (const auto &p : s.points) {
-        xy.push_back (p[0]);
-        xy.push_back (p[1]);
-        labels.push_back (static_cast<int64_t> (p[2]));
-      }
-      a.point_coords = torch::tensor (xy).reshape ({static_cast<int64_t> (s.points.size ()), 2});
-      a.point_labels = torch::tensor (labels);
-      a.multimask_output = s.multimask_output;
-      collect (st->predictor->predict (a), static_cast<guint> (s.boxes.size ()), &objects);
-    }
-    if (!rois.empty ()) {
-      sam3::PredictArgs a;
-      std::vector<float> flat;
-      for (const auto &r : rois) flat.insert (flat.end (), r.box.begin (), r.box.end ());
-      a.box = torch::tensor (flat).reshape ({static_cast<int64_t> (rois.size ()), 4});
-      a.multimask_output = s.multimask_output;
+    // one decoder call per prompt group; objects keep stable ids
+    auto run = [&] (const sam3::PredictArgs &a, guint first_id, GstSam3PromptSource source) {
       const size_t first = objects.size ();
-      const guint first_id = static_cast<guint> (s.boxes.size () + (s.points.empty () ? 0 : 1));
       collect (st->predictor->predict (a), first_id, &objects);
-      for (size_t i = first; i < objects.size (); ++i) {
-        objects[i].source = GST_SAM3_PROMPT_SOURCE_ROI_META;
+      for (size_t i = first; i < objects.size (); ++i) objects[i].source = source;
+      return first;
+    };
+    if (!s.boxes.empty ())
+      run (prompt_args (s.boxes, {}, s.multimask_output), 0, GST_SAM3_PROMPT_SOURCE_PROPERTY);
+    if (!s.points.empty ())
+      run (prompt_args ({}, s.points, s.multimask_output), static_cast<guint> (s.boxes.size ()),
+          GST_SAM3_PROMPT_SOURCE_PROPERTY);
+    if (!rois.empty ()) {
+      std::vector<std::array<float, 4>> boxes;
+      for (const auto &r : rois) boxes.push_back (r.box);
+      const guint first_id = static_cast<guint> (s.boxes.size () + (s.points.empty () ? 0 : 1));
+      const size_t first = run (prompt_args (boxes, {}, s.multimask_output), first_id,
+          GST_SAM3_PROMPT_SOURCE_ROI_META);
+      for (size_t i = first; i < objects.size (); ++i)
         objects[i].parent_roi_id = rois[i - first].roi_id;
-      }
     }
-    for (const auto &d : dynamic) {
-      sam3::PredictArgs a;
-      if (!d.box.empty ()) a.box = torch::tensor (std::vector<float> (d.box[0].begin (), d.box[0].end ()));
-      if (!d.points.empty ()) {
-        std::vector<float> xy;
-        std::vector<int64_t> labels;
-        for (const auto &p : d.points) {
-          xy.push_back (p[0]);
-          xy.push_back (p[1]);
-          labels.push_back (static_cast<int64_t> (p[2]));
-        }
-        a.point_coords = torch::tensor (xy).reshape ({static_cast<int64_t> (d.points.size ()), 2});
-        a.point_labels = torch::tensor (labels);
-      }
-      a.multimask_output = s.multimask_output;
-      const size_t first = objects.size ();
-      collect (st->predictor->predict (a), d.object_id, &objects);
-      for (size_t i = first; i < objects.size (); ++i) objects[i].source = d.source;
-    }
+    for (const auto &d : dynamic)
+      run (prompt_args (d.box, d.points, s.multimask_output), d.object_id, d.source);
     dec_ms = ms_since (t0);
   } catch (const std::exception &e) {
     failure = e.what ();
