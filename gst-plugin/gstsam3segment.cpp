@@ -175,11 +175,13 @@ struct State {
   GstVideoInfo rgb_info;
   GstVideoConverter *converter = nullptr;  // null when the input is RGB
   std::vector<uint8_t> rgb;                // converted frame
+  GstBuffer *rgb_buffer = nullptr;         // wraps `rgb` for the converter
   std::vector<uint8_t> last_rgb;           // frame whose embedding is cached
   bool have_embedding = false;
   guint warned_serial = G_MAXUINT;
   ~State () {
     if (converter) gst_video_converter_free (converter);
+    if (rgb_buffer) gst_buffer_unref (rgb_buffer);
   }
 };
 
@@ -269,19 +271,19 @@ void to_nested (const std::vector<std::array<float, N>> &in, GValue *value) {
   }
 }
 
-// Checks prompts against the frame; returns an error text or "".
-std::string check_prompts (const Settings &s, int width, int height) {
-  if (!s.prompt_error.empty ()) return s.prompt_error;
-  for (size_t i = 0; i < s.boxes.size (); ++i) {
-    const auto &b = s.boxes[i];
+// Checks boxes and points against the frame; returns an error text or "".
+std::string check_prompts (const std::vector<std::array<float, 4>> &boxes,
+    const std::vector<std::array<float, 3>> &points, int width, int height) {
+  for (size_t i = 0; i < boxes.size (); ++i) {
+    const auto &b = boxes[i];
     if (b[2] <= b[0] || b[3] <= b[1])
       return "boxes entry " + std::to_string (i) + " has x1 <= x0 or y1 <= y0";
     if (b[0] < 0 || b[1] < 0 || b[2] > width || b[3] > height)
       return "boxes entry " + std::to_string (i) + " lies outside the " + std::to_string (width) +
              "x" + std::to_string (height) + " frame";
   }
-  for (size_t i = 0; i < s.points.size (); ++i) {
-    const auto &p = s.points[i];
+  for (size_t i = 0; i < points.size (); ++i) {
+    const auto &p = points[i];
     if (p[2] != 0.f && p[2] != 1.f)
       return "points entry " + std::to_string (i) + " has label " + std::to_string (p[2]) +
              " (expected 1 = foreground or 0 = background)";
@@ -464,6 +466,9 @@ static gboolean gst_sam3_segment_set_caps (GstBaseTransform *trans, GstCaps *inc
       return FALSE;
     }
     st->rgb.assign (GST_VIDEO_INFO_SIZE (&st->rgb_info), 0);
+    if (st->rgb_buffer) gst_buffer_unref (st->rgb_buffer);
+    st->rgb_buffer = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_NO_SHARE, st->rgb.data (),
+        st->rgb.size (), 0, st->rgb.size (), nullptr, nullptr);
   }
   st->have_embedding = false;  // new geometry: the cache is void
   st->last_rgb.clear ();
@@ -482,18 +487,14 @@ bool frame_to_rgb (GstSam3Segment *self, State *st, GstVideoFrame *frame, cv::Ma
     return true;
   }
   GstVideoFrame out;
-  GstBuffer *wrapped = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_NO_SHARE, st->rgb.data (),
-      st->rgb.size (), 0, st->rgb.size (), nullptr, nullptr);
-  if (!gst_video_frame_map (&out, &st->rgb_info, wrapped, GST_MAP_WRITE)) {
-    gst_buffer_unref (wrapped);
+  if (!gst_video_frame_map (&out, &st->rgb_info, st->rgb_buffer, GST_MAP_WRITE)) {
     GST_ERROR_OBJECT (self, "cannot map the RGB conversion buffer");
     return false;
   }
   gst_video_converter_frame (st->converter, frame, &out);
-  *rgb = cv::Mat (h, w, CV_8UC3, st->rgb.data (), GST_VIDEO_INFO_PLANE_STRIDE (&st->rgb_info, 0))
-             .clone ();
   gst_video_frame_unmap (&out);
-  gst_buffer_unref (wrapped);
+  // a view of the state's buffer: valid until the next frame
+  *rgb = cv::Mat (h, w, CV_8UC3, st->rgb.data (), GST_VIDEO_INFO_PLANE_STRIDE (&st->rgb_info, 0));
   return true;
 }
 
@@ -579,11 +580,8 @@ sam3::PredictArgs prompt_args (const std::vector<std::array<float, 4>> &boxes,
 
 // Checks a dynamic prompt against the frame ("" if fine).
 std::string check_dynamic (const DynamicPrompt &d, int width, int height) {
-  Settings tmp;
-  tmp.boxes = d.box;
-  tmp.points = d.points;
   if (d.box.empty () && d.points.empty ()) return "prompt has neither box nor points";
-  return check_prompts (tmp, width, height);
+  return check_prompts (d.box, d.points, width, height);
 }
 
 // Picks, per object, the mask to attach: the highest predicted IoU of the 3
@@ -665,7 +663,8 @@ static GstFlowReturn gst_sam3_segment_transform_ip (GstBaseTransform *trans, Gst
     s.points.clear ();
     s.prompt_error.clear ();
   }
-  std::string prompt_problem = check_prompts (s, w, h);
+  std::string prompt_problem =
+      s.prompt_error.empty () ? check_prompts (s.boxes, s.points, w, h) : s.prompt_error;
   if (!prompt_problem.empty ()) {
     if (st->warned_serial != s.prompt_serial) {
       st->warned_serial = s.prompt_serial;

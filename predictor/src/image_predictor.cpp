@@ -92,6 +92,14 @@ torch::Tensor mat_to_tensor(const cv::Mat& rgb) {
       .contiguous();
 }
 
+// The public threshold fields may be changed between calls: checked at each use.
+void check_thresholds(double mask_threshold, double max_hole_area, double max_sprinkle_area) {
+  if (!std::isfinite(mask_threshold)) throw InvalidArgument("mask_threshold must be finite");
+  if (!(max_hole_area >= 0) || !(max_sprinkle_area >= 0)) {
+    throw InvalidArgument("max_hole_area and max_sprinkle_area must be >= 0");
+  }
+}
+
 }  // namespace
 
 InteractiveImagePredictor::InteractiveImagePredictor(std::shared_ptr<const Model> model,
@@ -102,10 +110,7 @@ InteractiveImagePredictor::InteractiveImagePredictor(std::shared_ptr<const Model
       max_sprinkle_area(max_sprinkle_area_),
       model_(std::move(model)) {
   if (!model_) throw InvalidArgument("InteractiveImagePredictor: model is null");
-  if (!std::isfinite(mask_threshold)) throw InvalidArgument("mask_threshold must be finite");
-  if (!(max_hole_area >= 0) || !(max_sprinkle_area >= 0)) {
-    throw InvalidArgument("max_hole_area and max_sprinkle_area must be >= 0");
-  }
+  check_thresholds(mask_threshold, max_hole_area, max_sprinkle_area);
 }
 
 void InteractiveImagePredictor::set_images_tensor(const std::vector<torch::Tensor>& images) {
@@ -177,10 +182,7 @@ std::vector<Prediction> InteractiveImagePredictor::predict_batch(
 }
 
 Prediction InteractiveImagePredictor::predict_one(const PredictArgs& args, size_t index) const {
-  if (!std::isfinite(mask_threshold)) throw InvalidArgument("mask_threshold must be finite");
-  if (!(max_hole_area >= 0) || !(max_sprinkle_area >= 0)) {
-    throw InvalidArgument("max_hole_area and max_sprinkle_area must be >= 0");
-  }
+  check_thresholds(mask_threshold, max_hole_area, max_sprinkle_area);
   c10::InferenceMode guard;
   detail::Thresholds th{mask_threshold, max_hole_area, max_sprinkle_area};
   return detail::predict_image(model_->impl(), features_, index, orig_hw_.at(index), args, th);
