@@ -92,6 +92,26 @@ torch::Tensor mat_to_tensor(const cv::Mat& rgb) {
       .contiguous();
 }
 
+torch::Tensor view_to_tensor(const ImageView& v) {
+  const bool four = v.format != PixelFormat::kRGB && v.format != PixelFormat::kBGR;
+  const int64_t channels = four ? 4 : 3;
+  if (!v.data || v.width <= 0 || v.height <= 0) {
+    throw InvalidArgument("set_image: null data or non-positive size " + std::to_string(v.width) +
+                          "x" + std::to_string(v.height));
+  }
+  if (v.stride < static_cast<size_t>(v.width) * channels) {
+    throw InvalidArgument("set_image: stride " + std::to_string(v.stride) +
+                          " is shorter than a row of " + std::to_string(v.width) + " pixels x " +
+                          std::to_string(channels) + " bytes");
+  }
+  auto t = torch::from_blob(const_cast<uint8_t*>(v.data), {v.height, v.width, channels},
+                            {static_cast<int64_t>(v.stride), channels, 1}, torch::kUInt8);
+  const bool bgr = v.format == PixelFormat::kBGR || v.format == PixelFormat::kBGRA ||
+                   v.format == PixelFormat::kBGRX;
+  // one copy: index_select writes a new contiguous H x W x 3 tensor
+  return t.index_select(2, bgr ? torch::tensor({2, 1, 0}) : torch::tensor({0, 1, 2}));
+}
+
 // The public threshold fields may be changed between calls: checked at each use.
 void check_thresholds(double mask_threshold, double max_hole_area, double max_sprinkle_area) {
   if (!std::isfinite(mask_threshold)) throw InvalidArgument("mask_threshold must be finite");
@@ -140,6 +160,23 @@ void InteractiveImagePredictor::set_image(const uint8_t* rgb, int width, int hei
   set_image(view);
 }
 
+void InteractiveImagePredictor::set_image(const ImageView& image) {
+  set_images_tensor({view_to_tensor(image)});
+}
+
+void InteractiveImagePredictor::set_image_batch(const std::vector<ImageView>& images) {
+  if (images.empty()) throw InvalidArgument("set_image_batch: the image list is empty");
+  std::vector<torch::Tensor> tensors;
+  for (size_t i = 0; i < images.size(); ++i) {
+    try {
+      tensors.push_back(view_to_tensor(images[i]));
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument("set_image_batch: image " + std::to_string(i) + ": " + e.what());
+    }
+  }
+  set_images_tensor(tensors);
+}
+
 void InteractiveImagePredictor::set_image_batch(const std::vector<cv::Mat>& rgb_images) {
   if (rgb_images.empty()) throw InvalidArgument("set_image_batch: the image list is empty");
   std::vector<torch::Tensor> images;
@@ -179,6 +216,16 @@ std::vector<Prediction> InteractiveImagePredictor::predict_batch(
   std::vector<Prediction> out;
   for (size_t i = 0; i < args.size(); ++i) out.push_back(predict_one(args[i], i));
   return out;
+}
+
+Prediction InteractiveImagePredictor::predict_image(size_t image_index,
+                                                   const PredictArgs& args) const {
+  if (!is_image_set_)
+    throw NotReadyError("predict_image(): no image set (call set_image or set_image_batch)");
+  if (image_index >= orig_hw_.size())
+    throw InvalidArgument("predict_image(): image index " + std::to_string(image_index) +
+                          " but only " + std::to_string(orig_hw_.size()) + " image(s) are set");
+  return predict_one(args, image_index);
 }
 
 Prediction InteractiveImagePredictor::predict_one(const PredictArgs& args, size_t index) const {

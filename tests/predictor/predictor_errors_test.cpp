@@ -72,6 +72,60 @@ TEST(PredictorStateTest, BatchModeRules) {
   expect_error<NotReadyError>([&] { p.predict(); }, "set_image");
 }
 
+TEST(PredictorStateTest, PredictImageEqualsPredictAndPredictBatch) {
+  InteractiveImagePredictor p(tiny_model());
+  expect_error<NotReadyError>([&] { p.predict_image(0, PredictArgs{}); }, "no image set");
+  PredictArgs a;
+  a.point_coords = torch::tensor({{30.f, 20.f}});
+  a.point_labels = torch::tensor({1});
+  PredictArgs b;
+  b.box = torch::tensor({5.f, 6.f, 60.f, 50.f});
+  p.set_image_batch({test_image(), test_image(90, 70)});
+  auto batch = p.predict_batch({a, b});
+  auto one = p.predict_image(1, b);
+  EXPECT_TRUE(torch::equal(one.masks, batch[1].masks));
+  EXPECT_TRUE(torch::equal(one.iou_predictions, batch[1].iou_predictions));
+  expect_error<InvalidArgument>([&] { p.predict_image(2, a); }, "only 2 image(s)");
+  p.set_image(test_image(90, 70));
+  auto single = p.predict(b);
+  auto same = p.predict_image(0, b);
+  EXPECT_TRUE(torch::equal(single.low_res_masks, same.low_res_masks));
+}
+
+// Every PixelFormat gives the same embedding as the RGB cv::Mat, with padded
+// rows; bad views are refused.
+TEST(PredictorStateTest, ImageViewFormatsEqualRgb) {
+  InteractiveImagePredictor p(tiny_model());
+  cv::Mat rgb = test_image(37, 53);
+  p.set_image(rgb);
+  const auto ref = p.get_image_embedding().clone();
+  struct Case { PixelFormat f; int ch; std::array<int, 3> rgb_pos; };
+  const Case cases[] = {{PixelFormat::kRGB, 3, {0, 1, 2}},  {PixelFormat::kBGR, 3, {2, 1, 0}},
+                        {PixelFormat::kRGBA, 4, {0, 1, 2}}, {PixelFormat::kBGRA, 4, {2, 1, 0}},
+                        {PixelFormat::kRGBX, 4, {0, 1, 2}}, {PixelFormat::kBGRX, 4, {2, 1, 0}}};
+  for (const auto& c : cases) {
+    const size_t stride = rgb.cols * c.ch + 7;  // padded rows
+    std::vector<uint8_t> buf(stride * rgb.rows, 99);
+    for (int y = 0; y < rgb.rows; ++y)
+      for (int x = 0; x < rgb.cols; ++x)
+        for (int k = 0; k < 3; ++k)
+          buf[y * stride + x * c.ch + c.rgb_pos[k]] = rgb.at<cv::Vec3b>(y, x)[k];
+    ImageView v{buf.data(), rgb.cols, rgb.rows, stride, c.f};
+    p.set_image(v);
+    EXPECT_TRUE(torch::equal(p.get_image_embedding(), ref)) << "format " << static_cast<int>(c.f);
+    p.set_image_batch(std::vector<ImageView>{v, v});
+    EXPECT_EQ(p.get_image_embedding().size(0), 2);
+  }
+  std::vector<uint8_t> small(10);
+  expect_error<InvalidArgument>(
+      [&] { p.set_image(ImageView{small.data(), 4, 2, 3, PixelFormat::kRGB}); }, "stride 3");
+  expect_error<InvalidArgument>(
+      [&] { p.set_image(ImageView{nullptr, 4, 2, 12, PixelFormat::kRGB}); }, "null data");
+  expect_error<InvalidArgument>(
+      [&] { p.set_image_batch(std::vector<ImageView>{ImageView{small.data(), 0, 2, 3}}); },
+      "image 0");
+}
+
 TEST(PredictorStateTest, NullModelAndBadThresholds) {
   EXPECT_THROW(InteractiveImagePredictor(nullptr), InvalidArgument);
   EXPECT_THROW(InteractiveImagePredictor(tiny_model(), 0.0, -1.0), InvalidArgument);
@@ -86,7 +140,7 @@ TEST_F(PredictorErrorsTest, BadImages) {
   expect_error<InvalidArgument>([&] { pred.set_image(nullptr, 10, 10, 30); }, "null");
   std::vector<uint8_t> buf(300);
   expect_error<InvalidArgument>([&] { pred.set_image(buf.data(), 10, 10, 20); }, "stride");
-  expect_error<InvalidArgument>([&] { pred.set_image_batch({}); }, "empty");
+  expect_error<InvalidArgument>([&] { pred.set_image_batch(std::vector<cv::Mat>{}); }, "empty");
   expect_error<InvalidArgument>([&] { pred.set_image_batch({test_image(), cv::Mat()}); }, "image 1");
   // a failed set_image_batch leaves the previous image in place
   expect_still_works();

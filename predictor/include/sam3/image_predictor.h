@@ -77,6 +77,22 @@ struct Prediction {
 };
 
 // Per-image encoder output (the official `_features`), on the model's device.
+// Byte order of a packed 8-bit image given to set_image(ImageView).
+enum class PixelFormat { kRGB, kBGR, kRGBA, kBGRA, kRGBX, kBGRX };
+
+// A borrowed packed 8-bit image: `height` rows of width * channels bytes,
+// `stride` bytes apart (channels = 3 for kRGB/kBGR, else 4; the 4th byte is
+// ignored). Lets video frames in their own layout be encoded without a
+// separate RGB conversion (the channel reorder happens in the one copy the
+// predictor makes anyway).
+struct ImageView {
+  const uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  size_t stride = 0;
+  PixelFormat format = PixelFormat::kRGB;
+};
+
 struct ImageFeatures {
   torch::Tensor image_embed;                 // N x d x G x G (level 2 + no_mem_embed)
   std::vector<torch::Tensor> high_res_feats; // N x d/8 x 4G x 4G, N x d/4 x 2G x 2G
@@ -99,12 +115,23 @@ class InteractiveImagePredictor {
   void set_image(const uint8_t* rgb, int width, int height, size_t stride);
   // Several images, one encoder call; switches to batch mode.
   void set_image_batch(const std::vector<cv::Mat>& rgb_images);
+  // Same from borrowed frames in any PixelFormat (InvalidArgument for null
+  // data, non-positive sizes or a stride shorter than a row).
+  void set_image(const ImageView& image);
+  void set_image_batch(const std::vector<ImageView>& images);
 
   // Prompts on the single image. NotReadyError before set_image; in batch mode
   // use predict_batch.
   Prediction predict(const PredictArgs& args = {}) const;
   // One PredictArgs per image of the batch (NotReadyError outside batch mode).
   std::vector<Prediction> predict_batch(const std::vector<PredictArgs>& args) const;
+  // Extension (not in the official API): prompts on image `image_index` of
+  // the current image(s), in single or batch mode; predict_image(0, a) after
+  // set_image equals predict(a), and predict_image(i, a) after set_image_batch
+  // equals predict_batch(...)[i]. NotReadyError without image, InvalidArgument
+  // for an index out of range. Lets callers (the GStreamer element) prompt
+  // some images of a batch without prompting all of them.
+  Prediction predict_image(size_t image_index, const PredictArgs& args) const;
 
   // 1 x d x G x G (N x d x G x G in batch mode). NotReadyError without image.
   torch::Tensor get_image_embedding() const;
