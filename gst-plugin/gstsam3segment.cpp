@@ -781,6 +781,12 @@ static gboolean gst_sam3_segment_set_caps (GstBaseTransform *trans, GstCaps *inc
   st->direct = direct_format (GST_VIDEO_INFO_FORMAT (&info), &st->direct_format);
   if (!st->direct) {
     gst_video_info_set_format (&st->rgb_info, GST_VIDEO_FORMAT_RGB, w, h);
+    // the converter wants the same rate and interlacing on both sides
+    GST_VIDEO_INFO_FPS_N (&st->rgb_info) = GST_VIDEO_INFO_FPS_N (&info);
+    GST_VIDEO_INFO_FPS_D (&st->rgb_info) = GST_VIDEO_INFO_FPS_D (&info);
+    GST_VIDEO_INFO_PAR_N (&st->rgb_info) = GST_VIDEO_INFO_PAR_N (&info);
+    GST_VIDEO_INFO_PAR_D (&st->rgb_info) = GST_VIDEO_INFO_PAR_D (&info);
+    GST_VIDEO_INFO_INTERLACE_MODE (&st->rgb_info) = GST_VIDEO_INFO_INTERLACE_MODE (&info);
     GstStructure *opts = gst_structure_new ("sam3-converter",
         GST_VIDEO_CONVERTER_OPT_THREADS, G_TYPE_UINT, st->converter_threads, NULL);
     st->converter = gst_video_converter_new (&st->info, &st->rgb_info, opts);
