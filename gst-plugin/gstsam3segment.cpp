@@ -660,6 +660,14 @@ static gboolean gst_sam3_segment_start (GstBaseTransform *trans) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Cannot load the model"), ("%s", e.what ()));
     return FALSE;
   }
+  if (self->state->model->device ().is_cpu () && !g_getenv ("OMP_WAIT_POLICY")) {
+    // libgomp's busy-waiting threads compete with the BLAS threads of the
+    // next GEMM; the variable is read when libgomp loads, so only the user
+    // can set it (sam3-predict and sam3-bench re-exec themselves with it)
+    GST_ELEMENT_INFO (self, RESOURCE, SETTINGS, ("OMP_WAIT_POLICY is not set"),
+        ("CPU inference is faster with OMP_WAIT_POLICY=PASSIVE in the environment "
+         "(e.g. OMP_WAIT_POLICY=PASSIVE gst-launch-1.0 ...); see docs/elements.md"));
+  }
   {
     std::lock_guard<std::mutex> lk (self->timer->mutex);
     self->timer->quit = false;
@@ -1566,7 +1574,7 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
           "(FALSE: one mask, chosen by SAM's stability rule)", FALSE, playing));
   g_object_class_install_property (gobject_class, PROP_MASK_THRESHOLD,
       g_param_spec_double ("mask-threshold", "Mask threshold",
-          "Threshold on the mask logits", -100.0, 100.0, kDefaultMaskThreshold, playing));
+          "Threshold on the mask logits (logit units; 0 = probability 0.5)", -100.0, 100.0, kDefaultMaskThreshold, playing));
   g_object_class_install_property (gobject_class, PROP_MAX_HOLE_AREA,
       g_param_spec_double ("max-hole-area", "Max hole area",
           "Fill holes up to this area (low-resolution mask pixels, 4G x 4G grid); 0 = off",
