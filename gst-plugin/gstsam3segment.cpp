@@ -932,8 +932,11 @@ std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objec
   std::vector<AttachedObject> out;
   for (const auto &o : objects) {
     if (o.iou < score_threshold) continue;
-    auto m8 = o.mask.to (torch::kUInt8).mul_ (255).contiguous ();
-    cv::Mat full (height, width, CV_8UC1, m8.data_ptr<uint8_t> ());
+    auto mask = o.mask.contiguous ();  // float 0/1, H x W
+    // one SIMD pass to 0/255 bytes, then the bbox on those
+    cv::Mat full;
+    cv::compare (cv::Mat (height, width, CV_32FC1, mask.data_ptr<float> ()), 0.5, full,
+        cv::CMP_GT);
     cv::Rect box = cv::boundingRect (full);
     if (box.width <= 0 || box.height <= 0) continue;  // empty mask
     AttachedObject a{o.object_id, o.source, box, o.iou, {}, o.parent_roi_id};
