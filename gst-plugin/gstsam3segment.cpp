@@ -84,6 +84,7 @@
 #include <thread>
 #include <vector>
 
+#include "gstsam3analytics.h"
 #include "gstsam3maskmeta.h"
 
 GST_DEBUG_CATEGORY_STATIC (sam3_segment_debug);
@@ -110,6 +111,7 @@ enum {
   PROP_MAX_HOLE_AREA,
   PROP_MAX_SPRINKLE_AREA,
   PROP_SCORE_THRESHOLD,
+  PROP_ATTACH_LOGITS,
   PROP_OBJECT_CLASS,
   PROP_PROMPT_SOURCE,
   PROP_STATS,
@@ -216,6 +218,7 @@ struct Settings {
   double max_hole_area = kDefaultMaxHoleArea;
   double max_sprinkle_area = kDefaultMaxSprinkleArea;
   double score_threshold = kDefaultScoreThreshold;
+  bool attach_logits = false;
   std::vector<std::string> object_classes;  // empty = every upstream ROI
   guint prompt_source = kDefaultPromptSource;
 };
@@ -245,6 +248,8 @@ struct AttachedObject {
   float iou;
   std::vector<uint8_t> crop;  // box.width x box.height GRAY8, packed
   gint parent_roi_id;
+  std::vector<float> logits;  // low-res logits (attach-logits), lw x lh
+  int lw = 0, lh = 0;
 };
 
 // A frame waiting in the batch, with everything read for it on arrival.
@@ -537,6 +542,7 @@ static void gst_sam3_segment_set_property (GObject *object, guint prop_id, const
     case PROP_MAX_HOLE_AREA: s.max_hole_area = g_value_get_double (value); break;
     case PROP_MAX_SPRINKLE_AREA: s.max_sprinkle_area = g_value_get_double (value); break;
     case PROP_SCORE_THRESHOLD: s.score_threshold = g_value_get_double (value); break;
+    case PROP_ATTACH_LOGITS: s.attach_logits = g_value_get_boolean (value); break;
     case PROP_OBJECT_CLASS: {
       s.object_classes.clear ();
       const gchar *str = g_value_get_string (value);
@@ -597,6 +603,7 @@ static void gst_sam3_segment_get_property (GObject *object, guint prop_id, GValu
     case PROP_MAX_HOLE_AREA: g_value_set_double (value, s.max_hole_area); break;
     case PROP_MAX_SPRINKLE_AREA: g_value_set_double (value, s.max_sprinkle_area); break;
     case PROP_SCORE_THRESHOLD: g_value_set_double (value, s.score_threshold); break;
+    case PROP_ATTACH_LOGITS: g_value_set_boolean (value, s.attach_logits); break;
     case PROP_OBJECT_CLASS: {
       std::string joined;
       for (const auto &c : s.object_classes) joined += (joined.empty () ? "" : ",") + c;
@@ -826,6 +833,7 @@ struct ObjectResult {
   torch::Tensor mask;  // H x W float 0/1
   GstSam3PromptSource source = GST_SAM3_PROMPT_SOURCE_PROPERTY;
   gint parent_roi_id = -1;
+  torch::Tensor logits;  // 4G x 4G low-res logits of the chosen mask
 };
 
 // Box prompts from the GstVideoRegionOfInterestMeta already on the buffer
@@ -885,10 +893,11 @@ void collect (const sam3::Prediction &p, guint first_id, GstSam3PromptSource sou
     std::vector<ObjectResult> *out) {
   auto masks = p.masks.dim () == 3 ? p.masks.unsqueeze (0) : p.masks;
   auto iou = p.iou_predictions.dim () == 1 ? p.iou_predictions.unsqueeze (0) : p.iou_predictions;
+  auto low = p.low_res_masks.dim () == 3 ? p.low_res_masks.unsqueeze (0) : p.low_res_masks;
   for (int64_t b = 0; b < masks.size (0); ++b) {
     const int64_t best = iou[b].argmax ().item<int64_t> ();
     out->push_back ({first_id + static_cast<guint> (b), iou[b][best].item<float> (),
-        masks[b][best], source});
+        masks[b][best], source, -1, low[b][best]});
   }
 }
 
@@ -928,7 +937,7 @@ std::vector<ObjectResult> decode (sam3::InteractiveImagePredictor &pred, const P
 // Crops each mask to its bounding box; drops empty masks and those under
 // the score threshold.
 std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objects, int width,
-    int height, double score_threshold) {
+    int height, double score_threshold, bool with_logits) {
   std::vector<AttachedObject> out;
   for (const auto &o : objects) {
     if (o.iou < score_threshold) continue;
@@ -943,6 +952,12 @@ std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objec
     a.crop.resize (static_cast<size_t> (box.width) * box.height);
     cv::Mat dst (box.height, box.width, CV_8UC1, a.crop.data ());
     full (box).copyTo (dst);
+    if (with_logits && o.logits.defined ()) {
+      auto l = o.logits.to (torch::kFloat).contiguous ();
+      a.lh = static_cast<int> (l.size (0));
+      a.lw = static_cast<int> (l.size (1));
+      a.logits.assign (l.data_ptr<float> (), l.data_ptr<float> () + l.numel ());
+    }
     out.push_back (std::move (a));
   }
   return out;
@@ -970,9 +985,17 @@ void attach (GstBuffer *buf, const std::vector<AttachedObject> &objects, int wid
       obj->roi_id = roi->id;
       obj->parent_roi_id = parent;
       obj->stale = stale;
+      if (!o.logits.empty ())
+        gst_sam3_mask_object_set_logits (obj, o.logits.data (), o.lw, o.lh);
     }
   }
   gst_buffer_add_sam3_result_meta (buf, meta);
+  // GstAnalytics ODMtd + SegmentationMtd (GStreamer >= 1.26 builds; no-op on 1.22)
+  GError *err = nullptr;
+  if (!gst_sam3_attach_analytics (buf, meta, &err)) {
+    GST_WARNING ("GstAnalytics output: %s", err ? err->message : "failed");
+    g_clear_error (&err);
+  }
 }
 
 // The RGB conversion buffer for slot k of a batch (YUV input).
@@ -1081,7 +1104,7 @@ static GstFlowReturn process_pending (GstSam3Segment *self, State *st) {
         const gint64 t0 = g_get_monotonic_time ();
         auto objects = decode (*st->predictors[p.pred], p);
         dec_ms += ms_since (t0);
-        st->last_objects = crop_objects (objects, w, h, p.s.score_threshold);
+        st->last_objects = crop_objects (objects, w, h, p.s.score_threshold, p.s.attach_logits);
         st->have_last = true;
         p.buf = gst_buffer_make_writable (p.buf);
         attach (p.buf, st->last_objects, w, h, false);
@@ -1589,6 +1612,10 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
   g_object_class_install_property (gobject_class, PROP_SCORE_THRESHOLD,
       g_param_spec_double ("score-threshold", "Score threshold",
           "Drop masks whose predicted IoU is lower", 0.0, 1.0, kDefaultScoreThreshold, playing));
+  g_object_class_install_property (gobject_class, PROP_ATTACH_LOGITS,
+      g_param_spec_boolean ("attach-logits", "Attach logits",
+          "Also attach each mask's low-resolution logits (float32, 4G x 4G model-space grid) "
+          "to the mask meta (GstSam3MaskObject.logits)", FALSE, playing));
   g_object_class_install_property (gobject_class, PROP_OBJECT_CLASS,
       g_param_spec_string ("object-class", "Object class",
           "Comma-separated roi_type names of the upstream GstVideoRegionOfInterestMeta that become "

@@ -96,6 +96,7 @@ clear_object (gpointer data)
 {
   GstSam3MaskObject *obj = (GstSam3MaskObject *) data;
   gst_clear_buffer (&obj->mask);
+  gst_clear_buffer (&obj->logits);
 }
 
 static gboolean
@@ -138,6 +139,8 @@ gst_sam3_mask_meta_transform (GstBuffer * dest, GstMeta * meta,
       GstSam3MaskObject obj = g_array_index (src->objects, GstSam3MaskObject, i);
       if (obj.mask)
         gst_buffer_ref (obj.mask);
+      if (obj.logits)
+        gst_buffer_ref (obj.logits);
       g_array_append_val (dst->objects, obj);
     }
     return TRUE;
@@ -174,6 +177,8 @@ gst_sam3_mask_meta_transform (GstBuffer * dest, GstMeta * meta,
       obj.height = (guint) MAX (y1 - y0, obj.height ? 1 : 0);
       if (obj.mask)
         obj.mask = resize_mask_buffer (obj.mask, obj.width, obj.height);
+      if (obj.logits)           /* model space: unchanged by scaling */
+        gst_buffer_ref (obj.logits);
       g_array_append_val (dst->objects, obj);
     }
     return TRUE;
@@ -294,6 +299,35 @@ gst_sam3_mask_meta_add_object (GstSam3MaskMeta * meta, guint object_id,
   g_array_append_val (meta->objects, obj);
   return &g_array_index (meta->objects, GstSam3MaskObject,
       meta->objects->len - 1);
+}
+
+/**
+ * gst_sam3_mask_object_set_logits:
+ * @object: an object of a writable buffer's #GstSam3MaskMeta
+ * @logits: (array): @height rows of @width float32 logits, copied
+ * @width: columns
+ * @height: rows
+ *
+ * Attaches (or replaces) the object's low-resolution logits.
+ *
+ * Returns: FALSE on bad arguments or allocation failure.
+ */
+gboolean
+gst_sam3_mask_object_set_logits (GstSam3MaskObject * object,
+    const gfloat * logits, guint width, guint height)
+{
+  g_return_val_if_fail (object != NULL, FALSE);
+  g_return_val_if_fail (logits != NULL && width > 0 && height > 0, FALSE);
+  const gsize size = (gsize) width * height * sizeof (gfloat);
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, size, NULL);
+  if (!buf)
+    return FALSE;
+  gst_buffer_fill (buf, 0, logits, size);
+  gst_clear_buffer (&object->logits);
+  object->logits = buf;
+  object->logits_width = width;
+  object->logits_height = height;
+  return TRUE;
 }
 
 guint

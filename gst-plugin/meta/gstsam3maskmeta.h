@@ -121,6 +121,14 @@ GType gst_sam3_prompt_source_get_type (void);
  *   #GstVideoMeta; NULL when the object has no mask pixels
  * @roi_id: id of the #GstVideoRegionOfInterestMeta made for it, -1 if none
  * @parent_roi_id: id of the prompting ROI meta, -1 if none
+ * @logits: (nullable): the object's low-resolution mask logits, float32,
+ *   @logits_height rows of @logits_width values, row-major, no padding, in
+ *   the model's input space (the 4G x 4G grid over the frame resized to the
+ *   model's square input, as SAM's low_res_masks; usable as the next
+ *   mask_input); NULL unless sam3segment's attach-logits is set. Not
+ *   changed by scaling transforms (model space).
+ * @logits_width: columns of @logits (0 without)
+ * @logits_height: rows of @logits (0 without)
  */
 typedef struct {
   guint object_id;
@@ -132,6 +140,8 @@ typedef struct {
   GstBuffer *mask;
   gint roi_id;
   gint parent_roi_id;
+  GstBuffer *logits;
+  guint logits_width, logits_height;
 } GstSam3MaskObject;
 
 /**
@@ -159,6 +169,8 @@ GstSam3MaskMeta *gst_buffer_get_sam3_mask_meta (GstBuffer * buffer);
 GstSam3MaskObject *gst_sam3_mask_meta_add_object (GstSam3MaskMeta * meta,
     guint object_id, GstSam3PromptSource source, gint x, gint y,
     guint width, guint height, gfloat iou, const guint8 * mask, gsize stride);
+gboolean gst_sam3_mask_object_set_logits (GstSam3MaskObject * object,
+    const gfloat * logits, guint width, guint height);
 guint gst_sam3_mask_meta_get_n_objects (const GstSam3MaskMeta * meta);
 GstSam3MaskObject *gst_sam3_mask_meta_get_object (GstSam3MaskMeta * meta,
     guint index);

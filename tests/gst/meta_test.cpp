@@ -134,6 +134,41 @@ TEST_F(MaskMetaTest, CopyTransform) {
   gst_buffer_unref(into);
 }
 
+// Low-res logits: copied in, shared by copies, kept (model space) by scaling.
+TEST_F(MaskMetaTest, LogitsSetCopyAndScale) {
+  GstBuffer *in = make_frame(GST_VIDEO_FORMAT_RGB, 100, 50);
+  GstSam3MaskMeta *meta = gst_buffer_add_sam3_mask_meta(in, 100, 50);
+  GstSam3MaskObject *o = add_left_half_object(meta, 5);
+  EXPECT_EQ(o->logits, nullptr);
+  const float values[6] = {-3.f, -1.f, 0.f, 0.5f, 2.f, 32.f};
+  ASSERT_TRUE(gst_sam3_mask_object_set_logits(o, values, 3, 2));
+  EXPECT_EQ(o->logits_width, 3u);
+  EXPECT_EQ(o->logits_height, 2u);
+  float back[6] = {};
+  ASSERT_EQ(gst_buffer_extract(o->logits, 0, back, sizeof back), sizeof back);
+  EXPECT_EQ(memcmp(back, values, sizeof back), 0);
+  GstBuffer *copy = gst_buffer_copy(in);
+  EXPECT_EQ(gst_sam3_mask_meta_get_object(gst_buffer_get_sam3_mask_meta(copy), 0)->logits,
+            o->logits);
+  gst_buffer_unref(copy);
+
+  GstHarness *h = gst_harness_new_parse(
+      "videoscale ! capsfilter caps=video/x-raw,width=200,height=100");
+  gst_harness_set_src_caps_str(
+      h, "video/x-raw,format=RGB,width=100,height=50,framerate=30/1");
+  GstBuffer *out = gst_harness_push_and_pull(h, in);
+  ASSERT_NE(out, nullptr);
+  const GstSam3MaskObject *so =
+      gst_sam3_mask_meta_get_object(gst_buffer_get_sam3_mask_meta(out), 0);
+  ASSERT_NE(so->logits, nullptr);
+  EXPECT_EQ(so->logits_width, 3u);
+  EXPECT_EQ(so->logits_height, 2u);
+  ASSERT_EQ(gst_buffer_extract(so->logits, 0, back, sizeof back), sizeof back);
+  EXPECT_EQ(memcmp(back, values, sizeof back), 0);
+  gst_buffer_unref(out);
+  gst_harness_teardown(h);
+}
+
 // A real videoscale scales the boxes and resizes the masks.
 TEST_F(MaskMetaTest, ScaleTransformThroughVideoscale) {
   GstHarness *h =

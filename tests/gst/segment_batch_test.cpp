@@ -459,6 +459,49 @@ TEST (Sam3SegmentBatch, SerializedPromptEvents) {
   gst_harness_teardown (h);
 }
 
+// attach-logits: each object carries the predictor's low-res logits of the
+// attached mask.
+TEST (Sam3SegmentBatch, AttachLogitsEqualsThePredictorLowResMasks) {
+  GstVideoInfo info;
+  GstElement *seg = nullptr;
+  GstHarness *h = harness ("attach-logits=true boxes=<<264,54,408,162>>", &seg);
+  GstBuffer *in = frame (0, GST_VIDEO_FORMAT_RGB, &info);
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_ref (in));
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (meta, nullptr);
+  const GstSam3MaskObject *o = gst_sam3_mask_meta_get_object (meta, 0);
+  ASSERT_NE (o->logits, nullptr);
+  GstVideoFrame f;
+  ASSERT_TRUE (gst_video_frame_map (&f, &info, in, GST_MAP_READ));
+  cv::Mat rgb = cv::Mat (info.height, info.width, CV_8UC3, GST_VIDEO_FRAME_PLANE_DATA (&f, 0),
+      GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0)).clone ();
+  gst_video_frame_unmap (&f);
+  sam3::InteractiveImagePredictor pred (sam3::Model::load (sam3::test::fixture_path (kModel)));
+  pred.set_image (rgb);
+  sam3::PredictArgs a;
+  a.box = torch::tensor ({264.f, 54.f, 408.f, 162.f});
+  a.multimask_output = false;
+  auto ref = pred.predict (a).low_res_masks[0].contiguous ();
+  ASSERT_EQ (o->logits_height, (guint) ref.size (0));
+  ASSERT_EQ (o->logits_width, (guint) ref.size (1));
+  std::vector<float> got (ref.numel ());
+  ASSERT_EQ (gst_buffer_extract (o->logits, 0, got.data (), got.size () * 4), got.size () * 4);
+  float max_diff = 0;
+  for (int64_t k = 0; k < ref.numel (); ++k)
+    max_diff = std::max (max_diff, std::abs (got[k] - ref.data_ptr<float> ()[k]));
+  EXPECT_EQ (max_diff, 0.f);
+  gst_buffer_unref (out);
+  // off: no logits
+  g_object_set (seg, "attach-logits", FALSE, NULL);
+  out = gst_harness_push_and_pull (h, in);
+  EXPECT_EQ (gst_sam3_mask_meta_get_object (gst_buffer_get_sam3_mask_meta (out), 0)->logits,
+      nullptr);
+  gst_buffer_unref (out);
+  gst_object_unref (seg);
+  gst_harness_teardown (h);
+}
+
 // Caps the element cannot take are refused (NOT_NEGOTIATED, no crash); it
 // works with supported caps afterwards.
 TEST (Sam3SegmentBatch, UnsupportedCapsAreRefused) {
