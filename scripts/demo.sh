@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# The main job until the GStreamer element lands: batch segmentation with the
-# sam3-predict CLI on the tiny-a fixture model (random weights, official SAM 3
-# architecture at 1/3 scale) and its two images, one point and one box prompt.
-# Writes masks (PNG), scores (JSON) and raw tensors into sam3-out/.
+# The main job: real GStreamer pipelines with the sam3 plugin built by
+# scripts/setup.sh, on the tiny-a fixture model (official SAM 3 architecture at
+# small scale, random weights: the masks are not meaningful until a trained
+# default model ships; the pipeline, prompts, metadata and overlay are real).
+#   1. a video (generated with videotestsrc when no file is given) -> decodebin
+#      -> sam3segment (a box object and a point object, batch-size 4)
+#      -> sam3overlay -> x264enc -> mp4mux: sam3-out/video-to-mp4.mp4
+#   2. a still image -> sam3segment -> sam3overlay -> PNG: sam3-out/still-image-boxes.png
+#   3. detector-style ROI metas -> box prompts -> masks parented to the ROIs,
+#      printed per frame by launch-examples/detector-roi.cpp
+# Usage: scripts/demo.sh [input-video]   (output folder: SAM3_OUT, default sam3-out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-fixtures=${SAM3_FIXTURES_DIR:-../shared/fixtures}/sam3/tiny-a
-build=${SAM3_BUILD_DIR:-build}
-out=${1:-sam3-out}
-"$build/predictor/tools/sam3-predict" \
-  --checkpoint "$fixtures/checkpoint.pt" \
-  --image "$fixtures/img0.png" --image "$fixtures/img1.png" \
-  --point 144,126,1 --box 60,40,300,260 --single-mask \
-  --output-dir "$out" --save-raw "$out/raw.safetensors"
+export SAM3_BUILD_DIR=${SAM3_BUILD_DIR:-build}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export GST_PLUGIN_PATH=$PWD/$SAM3_BUILD_DIR/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
+model=${SAM3_MODEL:-${SAM3_FIXTURES_DIR:-../shared/fixtures}/sam3/tiny-a/checkpoint.pt}
+export SAM3_MODEL=$model
+out=${SAM3_OUT:-sam3-out}
+mkdir -p "$out"
+
+echo "== 1. video -> sam3segment -> sam3overlay -> MP4"
+SAM3_BATCH_SIZE=4 launch-examples/video-to-mp4.sh "${1:-}" "$out/video-to-mp4.mp4"
+echo "== 2. still image -> PNG"
+launch-examples/still-image-boxes.sh "${SAM3_FIXTURES_DIR:-../shared/fixtures}/sam3/tiny-a/img0.png" \
+  "$out/still-image-boxes.png"
+echo "== 3. detector ROI metas -> masks"
+"$SAM3_BUILD_DIR/launch-examples/sam3-detector-roi" "$model" 6
 echo "demo.sh: results in $out/:"
-ls -1 "$out"
+ls -l "$out"
