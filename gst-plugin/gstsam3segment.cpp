@@ -500,7 +500,7 @@ static void post_latency_changed (GstSam3Segment *self) {
   gst_element_post_message (GST_ELEMENT (self), gst_message_new_latency (GST_OBJECT (self)));
 }
 
-static void gst_sam3_segment_set_property (GObject *object, guint prop_id, const GValue *value,
+static void set_property_impl (GObject *object, guint prop_id, const GValue *value,
     GParamSpec *pspec) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (object);
   bool latency_changed = false;
@@ -561,7 +561,7 @@ static void gst_sam3_segment_set_property (GObject *object, guint prop_id, const
   if (latency_changed && GST_STATE (self) >= GST_STATE_PAUSED) post_latency_changed (self);
 }
 
-static void gst_sam3_segment_get_property (GObject *object, guint prop_id, GValue *value,
+static void get_property_impl (GObject *object, guint prop_id, GValue *value,
     GParamSpec *pspec) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (object);
   if (prop_id == PROP_STATS) {
@@ -769,7 +769,7 @@ void frame_to_bytes (const std::vector<PlaneRows> &planes, const GstVideoFrame *
 
 static GstFlowReturn process_pending (GstSam3Segment *self, State *st);
 
-static gboolean gst_sam3_segment_set_caps (GstBaseTransform *trans, GstCaps *incaps,
+static gboolean set_caps_impl (GstBaseTransform *trans, GstCaps *incaps,
     GstCaps *outcaps) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   State *st = self->state;
@@ -948,7 +948,7 @@ std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objec
         cv::CMP_GT);
     cv::Rect box = cv::boundingRect (full);
     if (box.width <= 0 || box.height <= 0) continue;  // empty mask
-    AttachedObject a{o.object_id, o.source, box, o.iou, {}, o.parent_roi_id};
+    AttachedObject a{o.object_id, o.source, box, o.iou, {}, o.parent_roi_id, {}, 0, 0};
     a.crop.resize (static_cast<size_t> (box.width) * box.height);
     cv::Mat dst (box.height, box.width, CV_8UC1, a.crop.data ());
     full (box).copyTo (dst);
@@ -1172,7 +1172,7 @@ static GstFlowReturn drain (GstSam3Segment *self) {
   return ret != GST_FLOW_OK ? ret : push;
 }
 
-static void timer_loop (GstSam3Segment *self) {
+static void timer_loop_impl (GstSam3Segment *self) {
   Timer &t = *self->timer;
   std::unique_lock<std::mutex> lk (t.mutex);
   while (!t.quit) {
@@ -1207,7 +1207,7 @@ static void timer_loop (GstSam3Segment *self) {
 // Takes each input buffer from GstBaseTransform (which did negotiation and
 // QoS), reads the settings and prompts for it once, and queues it; a full
 // batch is processed at once. Processed frames leave via generate_output.
-static GstFlowReturn gst_sam3_segment_submit_input_buffer (GstBaseTransform *trans,
+static GstFlowReturn submit_input_buffer_impl (GstBaseTransform *trans,
     gboolean is_discont, GstBuffer *input) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   GstFlowReturn ret = GST_BASE_TRANSFORM_CLASS (gst_sam3_segment_parent_class)
@@ -1376,7 +1376,7 @@ static void handle_prompt_event (GstSam3Segment *self, const GstStructure *s) {
   GST_DEBUG_OBJECT (self, "%s prompt event %" GST_PTR_FORMAT, enabled ? "applied" : "ignored", s);
 }
 
-static gboolean gst_sam3_segment_sink_event (GstBaseTransform *trans, GstEvent *event) {
+static gboolean sink_event_impl (GstBaseTransform *trans, GstEvent *event) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
@@ -1426,7 +1426,7 @@ static GstClockTime batching_latency (GstSam3Segment *self) {
   return GST_CLOCK_TIME_IS_VALID (wait) ? wait : 0;
 }
 
-static gboolean gst_sam3_segment_query (GstBaseTransform *trans, GstPadDirection direction,
+static gboolean query_impl (GstBaseTransform *trans, GstPadDirection direction,
     GstQuery *query) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   if (direction == GST_PAD_SRC && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
@@ -1448,7 +1448,7 @@ static gboolean gst_sam3_segment_query (GstBaseTransform *trans, GstPadDirection
 // add-prompt: a GstStructure with "box" (<x0,y0,x1,y1>) and/or "points"
 // (<<x,y,label>, ...>) in input-frame pixels; returns the new object id, or
 // G_MAXUINT (with a warning on the bus) when the structure is malformed.
-static guint gst_sam3_segment_add_prompt (GstSam3Segment *self, GstStructure *prompt) {
+static guint add_prompt_impl (GstSam3Segment *self, GstStructure *prompt) {
   DynamicPrompt d;
   d.source = GST_SAM3_PROMPT_SOURCE_SIGNAL;
   std::string err;
@@ -1473,7 +1473,7 @@ static void gst_sam3_segment_clear_prompts (GstSam3Segment *self) {
 // Mouse clicks: left adds a foreground point, right a background point (to
 // the click object), middle clears it. Coordinates arrive in this element's
 // input frame (upstream scalers translate them).
-static gboolean gst_sam3_segment_src_event (GstBaseTransform *trans, GstEvent *event) {
+static gboolean src_event_impl (GstBaseTransform *trans, GstEvent *event) {
   GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
   gint button = 0;
   gdouble x = 0, y = 0;
@@ -1503,6 +1503,76 @@ static gboolean gst_sam3_segment_src_event (GstBaseTransform *trans, GstEvent *e
     GST_OBJECT_UNLOCK (self);
   }
   return GST_BASE_TRANSFORM_CLASS (gst_sam3_segment_parent_class)->src_event (trans, event);
+}
+
+
+// No C++ exception may cross into GObject / GStreamer code: every vfunc,
+// signal handler and the timer thread enter through these wrappers (what can
+// still throw at that level is an allocation failure or a LibTorch error).
+template <typename R, typename F>
+static R guarded (GstSam3Segment *self, R fallback, F &&f) {
+  try {
+    return f ();
+  } catch (const std::exception &e) {
+    GST_ELEMENT_ERROR (self, CORE, FAILED, ("Internal error"), ("%s", e.what ()));
+  } catch (...) {
+    GST_ELEMENT_ERROR (self, CORE, FAILED, ("Internal error"), ("unknown exception"));
+  }
+  return fallback;
+}
+
+static void gst_sam3_segment_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec) {
+  guarded (GST_SAM3_SEGMENT (object), 0, [&] {
+    set_property_impl (object, prop_id, value, pspec);
+    return 0;
+  });
+}
+
+static void gst_sam3_segment_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec) {
+  guarded (GST_SAM3_SEGMENT (object), 0, [&] {
+    get_property_impl (object, prop_id, value, pspec);
+    return 0;
+  });
+}
+
+static gboolean gst_sam3_segment_set_caps (GstBaseTransform *trans, GstCaps *incaps,
+    GstCaps *outcaps) {
+  return guarded (GST_SAM3_SEGMENT (trans), FALSE,
+      [&] { return set_caps_impl (trans, incaps, outcaps); });
+}
+
+static GstFlowReturn gst_sam3_segment_submit_input_buffer (GstBaseTransform *trans,
+    gboolean is_discont, GstBuffer *input) {
+  return guarded (GST_SAM3_SEGMENT (trans), GST_FLOW_ERROR,
+      [&] { return submit_input_buffer_impl (trans, is_discont, input); });
+}
+
+static gboolean gst_sam3_segment_sink_event (GstBaseTransform *trans, GstEvent *event) {
+  return guarded (GST_SAM3_SEGMENT (trans), FALSE,
+      [&] { return sink_event_impl (trans, event); });
+}
+
+static gboolean gst_sam3_segment_src_event (GstBaseTransform *trans, GstEvent *event) {
+  return guarded (GST_SAM3_SEGMENT (trans), FALSE, [&] { return src_event_impl (trans, event); });
+}
+
+static gboolean gst_sam3_segment_query (GstBaseTransform *trans, GstPadDirection direction,
+    GstQuery *query) {
+  return guarded (GST_SAM3_SEGMENT (trans), FALSE,
+      [&] { return query_impl (trans, direction, query); });
+}
+
+static guint gst_sam3_segment_add_prompt (GstSam3Segment *self, GstStructure *prompt) {
+  return guarded (self, G_MAXUINT, [&] { return add_prompt_impl (self, prompt); });
+}
+
+static void timer_loop (GstSam3Segment *self) {
+  guarded (self, 0, [&] {
+    timer_loop_impl (self);
+    return 0;
+  });
 }
 
 static void gst_sam3_segment_finalize (GObject *object) {
