@@ -303,6 +303,7 @@ struct State {
   guint64 frame_index = 0;
   guint warned_serial = G_MAXUINT;
   guint converter_threads = 1;
+  cv::Mat mask_scratch;  // frame-size GRAY8, reused by crop_objects
 
   void drop_slots () {
     for (GstBuffer *b : rgb_slot_buffers) gst_buffer_unref (b);
@@ -937,13 +938,13 @@ std::vector<ObjectResult> decode (sam3::InteractiveImagePredictor &pred, const P
 // Crops each mask to its bounding box; drops empty masks and those under
 // the score threshold.
 std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objects, int width,
-    int height, double score_threshold, bool with_logits) {
+    int height, double score_threshold, bool with_logits, cv::Mat &full) {
   std::vector<AttachedObject> out;
   for (const auto &o : objects) {
     if (o.iou < score_threshold) continue;
     auto mask = o.mask.contiguous ();  // float 0/1, H x W
-    // one SIMD pass to 0/255 bytes, then the bbox on those
-    cv::Mat full;
+    // one SIMD pass to 0/255 bytes (into a reused frame-size buffer: fresh
+    // multi-megabyte allocations cost page faults every frame), then the bbox
     cv::compare (cv::Mat (height, width, CV_32FC1, mask.data_ptr<float> ()), 0.5, full,
         cv::CMP_GT);
     cv::Rect box = cv::boundingRect (full);
@@ -1104,7 +1105,8 @@ static GstFlowReturn process_pending (GstSam3Segment *self, State *st) {
         const gint64 t0 = g_get_monotonic_time ();
         auto objects = decode (*st->predictors[p.pred], p);
         dec_ms += ms_since (t0);
-        st->last_objects = crop_objects (objects, w, h, p.s.score_threshold, p.s.attach_logits);
+        st->last_objects = crop_objects (objects, w, h, p.s.score_threshold, p.s.attach_logits,
+            st->mask_scratch);
         st->have_last = true;
         p.buf = gst_buffer_make_writable (p.buf);
         attach (p.buf, st->last_objects, w, h, false);

@@ -106,6 +106,9 @@ torch::Tensor view_to_tensor(const ImageView& v) {
   }
   auto t = torch::from_blob(const_cast<uint8_t*>(v.data), {v.height, v.width, channels},
                             {static_cast<int64_t>(v.stride), channels, 1}, torch::kUInt8);
+  // tight RGB rows: the tensor is a view; preprocessing's permute().contiguous()
+  // is the one copy (the view only lives for the set_image call)
+  if (v.format == PixelFormat::kRGB && v.stride == static_cast<size_t>(v.width) * 3) return t;
   const bool bgr = v.format == PixelFormat::kBGR || v.format == PixelFormat::kBGRA ||
                    v.format == PixelFormat::kBGRX;
   // one copy: index_select writes a new contiguous H x W x 3 tensor
