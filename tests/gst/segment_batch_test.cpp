@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <sam3/sam3.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -418,6 +419,20 @@ TEST (Sam3SegmentBatch, SerializedPromptEvents) {
   // malformed: warning, nothing changes
   ASSERT_TRUE (gst_harness_push_event (h, prompt_event ("sam3/prompt, box=<1,2,3>")));
   ASSERT_TRUE (gst_harness_push_event (h, prompt_event ("sam3/prompt, colour=red")));
+  {
+    // NaN coordinates (built by hand: the string parser may not take "nan")
+    GValue box = G_VALUE_INIT;
+    gst_value_array_init (&box, 4);
+    for (float f : {NAN, 2.f, 30.f, 40.f}) {
+      GValue v = G_VALUE_INIT;
+      g_value_init (&v, G_TYPE_FLOAT);
+      g_value_set_float (&v, f);
+      gst_value_array_append_and_take_value (&box, &v);
+    }
+    GstStructure *st = gst_structure_new_empty ("sam3/prompt");
+    gst_structure_take_value (st, "box", &box);
+    ASSERT_TRUE (gst_harness_push_event (h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, st)));
+  }
   gst_harness_push (h, frame (5, GST_VIDEO_FORMAT_RGB, &info));
   ASSERT_TRUE (gst_harness_push_event (h, gst_event_new_eos ()));
   const std::vector<std::vector<guint>> expected_ids = {
@@ -447,12 +462,13 @@ TEST (Sam3SegmentBatch, SerializedPromptEvents) {
     gst_message_parse_warning (m, &e, &dbg);
     const std::string text = dbg ? dbg : "";
     EXPECT_TRUE (text.find ("box") != std::string::npos) << text;
+    if (warnings == 2) EXPECT_NE (text.find ("not finite"), std::string::npos) << text;
     ++warnings;
     g_error_free (e);
     g_free (dbg);
     gst_message_unref (m);
   }
-  EXPECT_EQ (warnings, 2);
+  EXPECT_EQ (warnings, 3);
   gst_element_set_bus (seg, nullptr);
   gst_object_unref (bus);
   gst_object_unref (seg);
