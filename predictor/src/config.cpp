@@ -21,6 +21,128 @@ bool ViTConfig::is_global(int64_t block) const {
          global_att_blocks.end();
 }
 
+int64_t HieraConfig::depth() const {
+  int64_t d = 0;
+  for (auto n : stages) d += n;
+  return d;
+}
+
+std::vector<int64_t> HieraConfig::stage_ends() const {
+  std::vector<int64_t> ends;
+  int64_t acc = 0;
+  for (auto n : stages) {
+    acc += n;
+    ends.push_back(acc - 1);
+  }
+  return ends;
+}
+
+std::vector<int64_t> HieraConfig::q_pool_blocks() const {
+  std::vector<int64_t> out;
+  auto ends = stage_ends();
+  for (size_t i = 0; i + 1 < ends.size() && static_cast<int64_t>(out.size()) < q_pool; ++i) {
+    out.push_back(ends[i] + 1);
+  }
+  return out;
+}
+
+std::vector<HieraConfig::Block> HieraConfig::blocks() const {
+  // Hiera.__init__: the window of a stage's first block is the previous
+  // stage's ("lags by a block"); width and heads grow after each stage end.
+  std::vector<Block> out;
+  const auto ends = stage_ends();
+  const auto pools = q_pool_blocks();
+  auto contains = [](const std::vector<int64_t>& v, int64_t x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  int64_t dim = embed_dim, heads = num_heads;
+  size_t cur_stage = 1;
+  for (int64_t i = 0; i < depth(); ++i) {
+    int64_t dim_out = dim;
+    int64_t window = cur_stage - 1 < window_spec.size() ? window_spec[cur_stage - 1] : 0;
+    if (contains(global_att_blocks, i)) window = 0;
+    if (contains(ends, i - 1)) {
+      dim_out = static_cast<int64_t>(static_cast<double>(dim) * dim_mul);
+      heads = static_cast<int64_t>(static_cast<double>(heads) * head_mul);
+      ++cur_stage;
+    }
+    out.push_back(Block{dim, dim_out, heads, window, contains(pools, i)});
+    dim = dim_out;
+  }
+  return out;
+}
+
+std::vector<int64_t> HieraConfig::stage_dims() const {
+  std::vector<int64_t> out;
+  auto b = blocks();
+  for (auto e : stage_ends()) {
+    if (e >= 0 && e < static_cast<int64_t>(b.size())) out.push_back(b[e].dim_out);
+  }
+  return out;
+}
+
+std::vector<double> ModelConfig::pixel_mean() const {
+  if (is_sam2()) return {0.485, 0.456, 0.406};
+  return {0.5, 0.5, 0.5};
+}
+
+std::vector<double> ModelConfig::pixel_std() const {
+  if (is_sam2()) return {0.229, 0.224, 0.225};
+  return {0.5, 0.5, 0.5};
+}
+
+ModelConfig ModelConfig::sam2_1(const std::string& size) {
+  ModelConfig c;
+  c.family = "sam2.1";
+  c.image_size = 1024;
+  c.hidden_dim = 256;
+  c.neck.d_model = 256;
+  c.neck.scalp = 1;
+  c.backbone_stride = 16;
+  // SAM2ImagePredictor.__init__ defaults
+  c.predictor = PredictorDefaults{0.0, 0.0, 0.0};
+  auto& h = c.hiera;
+  h = HieraConfig{};
+  if (size == "t" || size == "tiny" || size == "hiera_tiny") {
+    c.name = "sam2.1_hiera_tiny";
+    h.embed_dim = 96;
+    h.num_heads = 1;
+    h.stages = {1, 2, 7, 2};
+    h.global_att_blocks = {5, 7, 9};
+    h.window_spec = {8, 4, 14, 7};
+    h.window_pos_embed_bkg_spatial_size = {7, 7};
+  } else if (size == "s" || size == "small" || size == "hiera_small") {
+    c.name = "sam2.1_hiera_small";
+    h.embed_dim = 96;
+    h.num_heads = 1;
+    h.stages = {1, 2, 11, 2};
+    h.global_att_blocks = {7, 10, 13};
+    h.window_spec = {8, 4, 14, 7};
+    h.window_pos_embed_bkg_spatial_size = {7, 7};
+  } else if (size == "b+" || size == "base_plus" || size == "hiera_base_plus") {
+    // the yaml sets only embed_dim / heads: Hiera's class defaults for the rest
+    c.name = "sam2.1_hiera_base_plus";
+    h.embed_dim = 112;
+    h.num_heads = 2;
+    h.stages = {2, 3, 16, 3};
+    h.global_att_blocks = {12, 16, 20};
+    h.window_spec = {8, 4, 14, 7};
+    h.window_pos_embed_bkg_spatial_size = {14, 14};
+  } else if (size == "l" || size == "large" || size == "hiera_large") {
+    c.name = "sam2.1_hiera_large";
+    h.embed_dim = 144;
+    h.num_heads = 2;
+    h.stages = {2, 6, 36, 4};
+    h.global_att_blocks = {23, 33, 43};
+    h.window_spec = {8, 4, 16, 8};
+    h.window_pos_embed_bkg_spatial_size = {7, 7};
+  } else {
+    throw ConfigError("unknown SAM 2.1 size '" + size + "' (expected t, s, b+ or l)");
+  }
+  c.validate();
+  return c;
+}
+
 namespace {
 
 // Reads j[key] into `out` when present and not null; type errors name the key.
@@ -49,7 +171,83 @@ void require(bool ok, const std::string& what) {
 
 }  // namespace
 
+namespace {
+
+void validate_decoder_parts(const ModelConfig& c) {
+  const auto& md = c.mask_decoder;
+  require(c.hidden_dim > 0 && c.hidden_dim % 8 == 0, "hidden_dim must be a multiple of 8");
+  require(md.num_multimask_outputs >= 1, "mask_decoder.num_multimask_outputs must be >= 1");
+  require(md.two_way_depth >= 1, "mask_decoder.two_way_depth must be >= 1");
+  require(md.attention_downsample_rate >= 1 && md.num_heads > 0 &&
+              c.hidden_dim % md.num_heads == 0 &&
+              (c.hidden_dim / md.attention_downsample_rate) % md.num_heads == 0,
+          "mask_decoder.num_heads must divide hidden_dim and hidden_dim/attention_downsample_rate");
+  require(md.iou_head_depth >= 1, "mask_decoder.iou_head_depth must be >= 1");
+  require(md.use_high_res_features, "mask_decoder.use_high_res_features=false is not supported");
+  require(c.prompt_encoder.mask_in_chans >= 4 && c.prompt_encoder.mask_in_chans % 4 == 0,
+          "prompt_encoder.mask_in_chans must be a multiple of 4");
+  require(c.predictor.max_hole_area >= 0 && c.predictor.max_sprinkle_area >= 0,
+          "predictor areas must be >= 0");
+}
+
+void validate_sam2(const ModelConfig& c) {
+  const auto& h = c.hiera;
+  require(c.image_size > 0, "image_size must be > 0");
+  require(h.stages.size() == 4, "trunk.stages must have 4 entries");
+  for (auto n : h.stages) require(n >= 1, "trunk.stages entries must be >= 1");
+  require(h.window_spec.size() == h.stages.size(), "trunk.window_spec needs one entry per stage");
+  for (auto w : h.window_spec) require(w >= 1, "trunk.window_spec entries must be >= 1");
+  require(h.q_pool == 3, "trunk.q_pool must be 3 (every stage after the first pools)");
+  require(h.q_stride.size() == 2 && h.q_stride[0] == h.q_stride[1] && h.q_stride[0] >= 1,
+          "trunk.q_stride must be [s, s]");
+  require(h.embed_dim > 0 && h.num_heads > 0, "trunk.embed_dim and trunk.num_heads must be > 0");
+  require(h.patch_kernel_size > 0 && h.patch_stride > 0 && h.patch_padding >= 0,
+          "trunk.patch_embed must have positive kernel/stride");
+  require(h.window_pos_embed_bkg_spatial_size.size() == 2 &&
+              h.window_pos_embed_bkg_spatial_size[0] > 0 &&
+              h.window_pos_embed_bkg_spatial_size[1] > 0,
+          "trunk.window_pos_embed_bkg_spatial_size must be [h, w] > 0");
+  require(h.mlp_ratio > 0, "trunk.mlp_ratio must be > 0");
+  for (auto b : h.global_att_blocks) {
+    require(b >= 0 && b < h.depth(), "trunk.global_att_blocks entry " + std::to_string(b) +
+                                         " is outside 0.." + std::to_string(h.depth() - 1));
+  }
+  for (const auto& b : h.blocks()) {
+    require(b.num_heads > 0 && b.dim_out % b.num_heads == 0,
+            "trunk: block width must be a multiple of its heads");
+    require(!b.q_pool || b.window_size == 0 || b.window_size % h.q_stride[0] == 0,
+            "trunk: a q-pool block's window must be a multiple of q_stride");
+  }
+  const int64_t s = h.q_stride[0];
+  const int64_t total = h.patch_stride * s * s * s;
+  require(c.image_size % total == 0, "image_size must be a multiple of " + std::to_string(total) +
+                                         " (patch stride x q_stride^3)");
+  require((c.image_size / h.patch_stride) % h.window_spec[0] == 0,
+          "image_size / patch stride must be a multiple of window_spec[0] (tiled window "
+          "position embedding)");
+  require(c.neck.scalp == 1, "scalp must be 1 (the image path uses 3 of the 4 FPN levels)");
+  require(c.backbone_stride == h.patch_stride * s * s,
+          "backbone_stride must equal patch stride x q_stride^2 (" +
+              std::to_string(h.patch_stride * s * s) + ")");
+  for (auto l : c.fpn.fpn_top_down_levels) {
+    require(l >= 0 && l < 4, "neck.fpn_top_down_levels entries must be in 0..3");
+  }
+  require(c.neck.d_model == c.hidden_dim, "neck.d_model must equal hidden_dim");
+  validate_decoder_parts(c);
+}
+
+}  // namespace
+
 void ModelConfig::validate() const {
+  if (family == "sam2.1" || family == "sam2") {
+    require(family == "sam2.1", "family must be spelled 'sam2.1' (SAM 2 has the same image path)");
+    validate_sam2(*this);
+    return;
+  }
+  if (family == "sam1") {
+    throw ConfigError("config: family 'sam1' is not supported yet");
+  }
+  require(family == "sam3", "unknown family '" + family + "' (expected sam3 or sam2.1)");
   require(image_size > 0, "image_size must be > 0");
   require(vit.img_size == image_size, "vit.img_size (" + std::to_string(vit.img_size) +
                                           ") must equal image_size (" +
@@ -98,9 +296,185 @@ void ModelConfig::validate() const {
           "predictor areas must be >= 0");
 }
 
+namespace {
+
+// Reads an int given as n or [n, n].
+void read_square(const json& j, const std::string& section, const char* key, int64_t& out) {
+  if (!j.contains(key) || j.at(key).is_null()) return;
+  const auto& v = j.at(key);
+  if (v.is_array()) {
+    std::vector<int64_t> a;
+    read(j, section, key, a);
+    if (a.empty() || (a.size() == 2 && a[0] != a[1]) || a.size() > 2) {
+      throw ConfigError("config: '" + section + key + "' must be n or [n, n]");
+    }
+    out = a[0];
+  } else {
+    read(j, section, key, out);
+  }
+}
+
+std::string json_family(const json& root, const json& j) {
+  std::string fam;
+  if (root.is_object() && root.contains("family") && root.at("family").is_string()) {
+    fam = root.at("family").get<std::string>();
+  } else if (j.is_object() && j.contains("family") && j.at("family").is_string()) {
+    fam = j.at("family").get<std::string>();
+  } else if (j.is_object() && j.contains("trunk")) {
+    fam = "sam2.1";
+  } else {
+    fam = "sam3";
+  }
+  if (fam == "sam2") fam = "sam2.1";
+  return fam;
+}
+
+ModelConfig sam2_from_json(const json& root, const json& j) {
+  ModelConfig c = ModelConfig::sam2_1("t");
+  c.name = "sam2.1";
+  if (root.contains("name") && root.at("name").is_string()) read(root, "", "name", c.name);
+  read(j, "", "name", c.name);
+  read(j, "", "image_size", c.image_size);
+  read(j, "", "backbone_stride", c.backbone_stride);
+  read(j, "", "scalp", c.neck.scalp);
+  if (const json* v = section(j, "trunk")) {
+    auto& h = c.hiera;
+    const std::string s = "trunk.";
+    read(*v, s, "embed_dim", h.embed_dim);
+    read(*v, s, "num_heads", h.num_heads);
+    read(*v, s, "stages", h.stages);
+    read(*v, s, "q_pool", h.q_pool);
+    read(*v, s, "q_stride", h.q_stride);
+    read(*v, s, "dim_mul", h.dim_mul);
+    read(*v, s, "head_mul", h.head_mul);
+    read(*v, s, "window_spec", h.window_spec);
+    read(*v, s, "global_att_blocks", h.global_att_blocks);
+    read(*v, s, "window_pos_embed_bkg_spatial_size", h.window_pos_embed_bkg_spatial_size);
+    read(*v, s, "mlp_ratio", h.mlp_ratio);
+    if (const json* pe = section(*v, "patch_embed")) {
+      read_square(*pe, s + "patch_embed.", "kernel_size", h.patch_kernel_size);
+      read_square(*pe, s + "patch_embed.", "stride", h.patch_stride);
+      read_square(*pe, s + "patch_embed.", "padding", h.patch_padding);
+    }
+  }
+  if (const json* v = section(j, "neck")) {
+    read(*v, "neck.", "d_model", c.neck.d_model);
+    read(*v, "neck.", "fpn_top_down_levels", c.fpn.fpn_top_down_levels);
+    std::string interp = "nearest", fuse = "sum";
+    read(*v, "neck.", "fpn_interp_model", interp);
+    read(*v, "neck.", "fuse_type", fuse);
+    require(interp == "nearest", "neck.fpn_interp_model: only 'nearest' is supported");
+    require(fuse == "sum", "neck.fuse_type: only 'sum' is supported");
+    std::vector<int64_t> channels;
+    read(*v, "neck.", "backbone_channel_list", channels);
+    if (!channels.empty()) {
+      auto dims = c.hiera.stage_dims();
+      std::reverse(dims.begin(), dims.end());
+      require(channels == dims, "neck.backbone_channel_list does not match the trunk's widths");
+    }
+  }
+  c.hidden_dim = c.neck.d_model;
+  read(j, "", "hidden_dim", c.hidden_dim);
+  if (const json* v = section(j, "prompt_encoder")) {
+    read(*v, "prompt_encoder.", "mask_in_chans", c.prompt_encoder.mask_in_chans);
+    read(*v, "prompt_encoder.", "layer_norm2d_eps", c.prompt_encoder.layer_norm2d_eps);
+    read(*v, "prompt_encoder.", "layernorm2d_eps", c.prompt_encoder.layer_norm2d_eps);
+  }
+  if (const json* v = section(j, "mask_decoder")) {
+    auto& m = c.mask_decoder;
+    const std::string s = "mask_decoder.";
+    read(*v, s, "num_multimask_outputs", m.num_multimask_outputs);
+    read(*v, s, "two_way_depth", m.two_way_depth);
+    read(*v, s, "transformer_depth", m.two_way_depth);
+    read(*v, s, "num_heads", m.num_heads);
+    read(*v, s, "transformer_num_heads", m.num_heads);
+    read(*v, s, "mlp_dim", m.mlp_dim);
+    read(*v, s, "transformer_mlp_dim", m.mlp_dim);
+    read(*v, s, "attention_downsample_rate", m.attention_downsample_rate);
+    read(*v, s, "iou_head_depth", m.iou_head_depth);
+    read(*v, s, "iou_head_hidden_dim", m.iou_head_hidden_dim);
+    read(*v, s, "use_high_res_features", m.use_high_res_features);
+    read(*v, s, "iou_prediction_use_sigmoid", m.iou_prediction_use_sigmoid);
+    read(*v, s, "pred_obj_scores", m.pred_obj_scores);
+    read(*v, s, "dynamic_multimask_via_stability", m.dynamic_multimask_via_stability);
+    read(*v, s, "dynamic_multimask_stability_delta", m.dynamic_multimask_stability_delta);
+    read(*v, s, "dynamic_multimask_stability_thresh", m.dynamic_multimask_stability_thresh);
+  }
+  for (const json* src : {&root, &j}) {
+    if (const json* v = section(*src, "predictor")) {
+      read(*v, "predictor.", "mask_threshold", c.predictor.mask_threshold);
+      read(*v, "predictor.", "max_hole_area_default", c.predictor.max_hole_area);
+      read(*v, "predictor.", "max_sprinkle_area_default", c.predictor.max_sprinkle_area);
+      read(*v, "predictor.", "max_hole_area", c.predictor.max_hole_area);
+      read(*v, "predictor.", "max_sprinkle_area", c.predictor.max_sprinkle_area);
+    }
+  }
+  c.validate();
+  return c;
+}
+
+json sam2_to_json(const ModelConfig& c) {
+  const auto& h = c.hiera;
+  json j;
+  j["family"] = c.family;
+  j["name"] = c.name;
+  j["image_size"] = c.image_size;
+  j["backbone_stride"] = c.backbone_stride;
+  j["scalp"] = c.neck.scalp;
+  j["hidden_dim"] = c.hidden_dim;
+  j["trunk"] = {{"embed_dim", h.embed_dim},
+                {"num_heads", h.num_heads},
+                {"stages", h.stages},
+                {"q_pool", h.q_pool},
+                {"q_stride", h.q_stride},
+                {"dim_mul", h.dim_mul},
+                {"head_mul", h.head_mul},
+                {"window_spec", h.window_spec},
+                {"global_att_blocks", h.global_att_blocks},
+                {"window_pos_embed_bkg_spatial_size", h.window_pos_embed_bkg_spatial_size},
+                {"mlp_ratio", h.mlp_ratio},
+                {"patch_embed",
+                 {{"kernel_size", {h.patch_kernel_size, h.patch_kernel_size}},
+                  {"stride", {h.patch_stride, h.patch_stride}},
+                  {"padding", {h.patch_padding, h.patch_padding}}}}};
+  auto channels = h.stage_dims();
+  std::reverse(channels.begin(), channels.end());
+  j["neck"] = {{"d_model", c.neck.d_model},
+               {"backbone_channel_list", channels},
+               {"fpn_top_down_levels", c.fpn.fpn_top_down_levels},
+               {"fpn_interp_model", "nearest"},
+               {"fuse_type", "sum"}};
+  j["prompt_encoder"] = {{"mask_in_chans", c.prompt_encoder.mask_in_chans},
+                         {"layernorm2d_eps", c.prompt_encoder.layer_norm2d_eps}};
+  const auto& m = c.mask_decoder;
+  j["mask_decoder"] = {{"num_multimask_outputs", m.num_multimask_outputs},
+                       {"transformer_depth", m.two_way_depth},
+                       {"transformer_num_heads", m.num_heads},
+                       {"transformer_mlp_dim", m.mlp_dim},
+                       {"attention_downsample_rate", m.attention_downsample_rate},
+                       {"iou_head_depth", m.iou_head_depth},
+                       {"iou_head_hidden_dim", m.iou_head_hidden_dim},
+                       {"use_high_res_features", m.use_high_res_features},
+                       {"iou_prediction_use_sigmoid", m.iou_prediction_use_sigmoid},
+                       {"pred_obj_scores", m.pred_obj_scores},
+                       {"dynamic_multimask_via_stability", m.dynamic_multimask_via_stability},
+                       {"dynamic_multimask_stability_delta", m.dynamic_multimask_stability_delta},
+                       {"dynamic_multimask_stability_thresh", m.dynamic_multimask_stability_thresh}};
+  j["predictor"] = {{"mask_threshold", c.predictor.mask_threshold},
+                    {"max_hole_area", c.predictor.max_hole_area},
+                    {"max_sprinkle_area", c.predictor.max_sprinkle_area}};
+  return j;
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::from_json(const json& root) {
   const json& j = root.contains("architecture") ? root.at("architecture") : root;
   if (!j.is_object()) throw ConfigError("config: expected a JSON object");
+  const std::string fam = json_family(root, j);
+  if (fam == "sam2.1") return sam2_from_json(root, j);
+  if (fam == "sam1") throw ConfigError("config: family 'sam1' is not supported yet");
+  if (fam != "sam3") throw ConfigError("config: unknown family '" + fam + "' (expected sam3 or sam2.1)");
   ModelConfig c;
   read(j, "", "name", c.name);
   read(j, "", "image_size", c.image_size);
@@ -193,6 +567,7 @@ ModelConfig ModelConfig::from_json_file(const std::string& path) {
 }
 
 json ModelConfig::to_json() const {
+  if (is_sam2()) return sam2_to_json(*this);
   json j;
   j["name"] = name;
   j["image_size"] = image_size;
@@ -269,7 +644,108 @@ int64_t isqrt_exact(int64_t v) {
 
 }  // namespace
 
+namespace {
+
+ModelConfig sam2_from_state_dict(const StateDict& sd) {
+  const std::string T = "image_encoder.trunk.", PE = "sam_prompt_encoder.",
+                    D = "sam_mask_decoder.";
+  std::vector<std::string> missing;
+  for (const std::string& k :
+       {T + "patch_embed.proj.weight", T + "pos_embed", T + "pos_embed_window",
+        T + "blocks.0.mlp.layers.1.weight", PE + "no_mask_embed.weight",
+        PE + "mask_downscaling.3.weight", D + "mask_tokens.weight",
+        D + "transformer.layers.0.mlp.layers.0.weight",
+        D + "transformer.layers.0.cross_attn_token_to_image.q_proj.weight",
+        D + "iou_prediction_head.layers.0.weight"}) {
+    if (!sd.count(k)) missing.push_back("missing key '" + k + "'");
+  }
+  if (!missing.empty()) {
+    throw CheckpointError(
+        "not a SAM 3 checkpoint, and image_encoder.trunk.* is not a complete SAM 2.1 one "
+        "(cannot derive the model configuration from it)",
+        missing);
+  }
+  auto shape = [&](const std::string& k) { return sd.at(k).sizes().vec(); };
+  auto pw = shape(T + "patch_embed.proj.weight");
+  auto pos = shape(T + "pos_embed");
+  auto posw = shape(T + "pos_embed_window");
+  if (pw.size() != 4 || pos.size() != 4 || posw.size() != 4) {
+    throw CheckpointError("SAM 2.1 trunk: patch_embed / pos_embed tensors must be 4-D");
+  }
+  const int64_t c0 = pw[0];
+  const int64_t depth = count_indexed(sd, T + "blocks.", ".norm1.weight");
+  // stage ends: a block followed by one with a projection shortcut, and the last
+  std::vector<int64_t> stages;
+  int64_t start = 0;
+  for (int64_t i = 0; i < depth; ++i) {
+    const bool end = i == depth - 1 || sd.count(T + "blocks." + std::to_string(i + 1) + ".proj.weight");
+    if (end) {
+      stages.push_back(i + 1 - start);
+      start = i + 1;
+    }
+  }
+  std::ostringstream desc;
+  desc << "embed_dim " << c0 << ", stages [";
+  for (size_t i = 0; i < stages.size(); ++i) desc << (i ? ", " : "") << stages[i];
+  desc << "]";
+  ModelConfig c;
+  bool found = false;
+  for (const char* size : {"t", "s", "b+", "l"}) {
+    auto cand = ModelConfig::sam2_1(size);
+    if (cand.hiera.embed_dim == c0 && cand.hiera.stages == stages) {
+      c = cand;
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    throw CheckpointError("SAM 2.1 checkpoint of a size that is not a released one (" +
+                          desc.str() +
+                          "): its heads, windows and global-attention blocks cannot be derived "
+                          "from the tensor shapes; pass a config JSON (--config / "
+                          "ModelOptions::config_path)");
+  }
+  std::vector<std::string> problems;
+  if (pw[2] != c.hiera.patch_kernel_size) problems.push_back("patch_embed kernel size " + std::to_string(pw[2]));
+  if (pos[2] != c.hiera.window_pos_embed_bkg_spatial_size[0] ||
+      pos[3] != c.hiera.window_pos_embed_bkg_spatial_size[1]) {
+    problems.push_back("pos_embed background size " + std::to_string(pos[2]) + "x" + std::to_string(pos[3]));
+  }
+  if (posw[2] != c.hiera.window_spec[0]) problems.push_back("pos_embed_window size " + std::to_string(posw[2]));
+  if (!problems.empty()) {
+    throw CheckpointError("SAM 2.1 checkpoint (" + desc.str() + ", " + c.name +
+                              ") with unexpected trunk shapes; pass a config JSON",
+                          problems);
+  }
+  c.hidden_dim = shape(PE + "no_mask_embed.weight")[1];
+  c.neck.d_model = c.hidden_dim;
+  c.prompt_encoder.mask_in_chans = shape(PE + "mask_downscaling.3.weight")[0];
+  auto& m = c.mask_decoder;
+  m.num_multimask_outputs = shape(D + "mask_tokens.weight")[0] - 1;
+  m.two_way_depth = count_indexed(sd, D + "transformer.layers.", ".norm1.weight");
+  m.mlp_dim = shape(D + "transformer.layers.0.mlp.layers.0.weight")[0];
+  m.attention_downsample_rate =
+      c.hidden_dim / shape(D + "transformer.layers.0.cross_attn_token_to_image.q_proj.weight")[0];
+  m.iou_head_depth = count_indexed(sd, D + "iou_prediction_head.layers.", ".weight");
+  m.iou_head_hidden_dim = shape(D + "iou_prediction_head.layers.0.weight")[0];
+  m.use_high_res_features = sd.count(D + "conv_s0.weight") > 0;
+  m.pred_obj_scores = sd.count(D + "obj_score_token.weight") > 0;
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw CheckpointError(std::string("checkpoint shapes do not form a valid SAM 2.1 model: ") +
+                          e.what());
+  }
+  return c;
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::from_state_dict(const StateDict& sd) {
+  if (sd.count("image_encoder.trunk.patch_embed.proj.weight")) return sam2_from_state_dict(sd);
+  if (sd.count("image_encoder.patch_embed.proj.weight") && sd.count("mask_decoder.iou_token.weight")) {
+    throw CheckpointError("a SAM 1 checkpoint: the SAM 1 family is not supported yet");
+  }
   const std::string trunk = kTrunk, neck = kNeck, pe = kPE, dec = kDec;
   std::vector<std::string> missing;
   for (const std::string& k : {trunk + "patch_embed.proj.weight", trunk + "blocks.0.attn.qkv.weight",
@@ -282,7 +758,9 @@ ModelConfig ModelConfig::from_state_dict(const StateDict& sd) {
   }
   if (!missing.empty()) {
     throw CheckpointError(
-        "not a SAM 3 checkpoint (cannot derive the model configuration from it)", missing);
+        "not a SAM 3 checkpoint (cannot derive the model configuration from it; SAM 2.1 "
+        "checkpoints are recognised by image_encoder.trunk.*)",
+        missing);
   }
   auto shape = [&](const std::string& k) { return sd.at(k).sizes().vec(); };
   ModelConfig c;

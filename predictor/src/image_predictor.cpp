@@ -15,10 +15,11 @@ ImageFeatures encode_images(const ModelImpl& m, const std::vector<torch::Tensor>
   std::vector<torch::Tensor> inputs;
   inputs.reserve(images.size());
   for (const auto& img : images) {
-    inputs.push_back(preprocess_image(img.to(m.device), m.config.image_size));
+    inputs.push_back(preprocess_image(img.to(m.device), m.config.image_size,
+                                      m.config.pixel_mean(), m.config.pixel_std()));
   }
   auto x = torch::cat(inputs, 0).to(m.dtype);
-  auto enc = m.net->encode_image(x, trace != nullptr);
+  auto enc = m.encode(x, trace != nullptr);
   ImageFeatures f;
   f.image_embed = enc.image_embed;
   f.high_res_feats = enc.high_res_feats;
@@ -34,8 +35,8 @@ Prediction predict_image(const ModelImpl& m, const ImageFeatures& features, size
                          const Thresholds& th, PredictTrace* trace) {
   const auto& cfg = m.config;
   auto prompt = prepare_prompt(args, orig_hw, cfg.image_size, cfg.low_res_size(), m.device);
-  auto pe = m.net->tracker->sam_prompt_encoder;
-  auto dec = m.net->tracker->sam_mask_decoder;
+  auto pe = m.prompt_encoder;
+  auto dec = m.mask_decoder;
 
   auto [sparse, dense] = pe->forward(prompt.coords, prompt.labels, prompt.mask_input);
   const auto i = static_cast<int64_t>(index);

@@ -41,11 +41,11 @@ std::vector<std::pair<std::string, torch::Tensor>> named_tensors(const torch::nn
 
 // Copies the checkpoint's tensors into the module; throws one CheckpointError
 // listing every missing / mis-shaped / mis-typed required key.
-void load_strict(modeling::Sam3InteractiveModel& net, const StateDict& sd,
-                 const std::string& source) {
+void load_strict(const detail::ModelImpl& impl, const StateDict& sd, const std::string& source) {
+  const torch::nn::Module& net = impl.root();
   std::vector<std::string> problems;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
-  for (const auto& [key, dst] : named_tensors(*net)) {
+  for (const auto& [key, dst] : named_tensors(net)) {
     auto it = sd.find(key);
     const bool rope_table = ends_with(key, ".attn.freqs_cis");
     if (it == sd.end()) {
@@ -69,7 +69,9 @@ void load_strict(modeling::Sam3InteractiveModel& net, const StateDict& sd,
     copies.emplace_back(dst, src);
   }
   if (!problems.empty()) {
-    throw CheckpointError(source + ": the checkpoint does not fit the SAM 3 interactive model",
+    throw CheckpointError(source + ": the checkpoint does not fit the " +
+                              std::string(impl.sam2 ? "SAM 2.1 image" : "SAM 3 interactive") +
+                              " model",
                           problems);
   }
   torch::NoGradGuard no_grad;
@@ -87,19 +89,19 @@ torch::ScalarType to_dtype(Precision p) {
 std::shared_ptr<const Model> finish(std::unique_ptr<detail::ModelImpl> impl,
                                     const ModelOptions& options) {
   torch::NoGradGuard no_grad;
-  auto& net = impl->net;
-  net->eval();
-  net->to(impl->device);
+  auto& net = impl->root();
+  net.eval();
+  net.to(impl->device);
   impl->dtype = to_dtype(impl->precision);
   if (impl->dtype != torch::kFloat) {
     // Weights in the compute dtype; RoPE tables (complex) and the prompt
     // encoder's Fourier matrix stay in fp32.
-    for (auto& p : net->parameters(true)) p.set_data(p.to(impl->dtype));
+    for (auto& p : net.parameters(true)) p.set_data(p.to(impl->dtype));
   }
-  net->detector->backbone->vision_backbone->trunk->refresh_rope_tables();
-  impl->dense_pe = net->tracker->sam_prompt_encoder->get_dense_pe().to(torch::kFloat);
+  if (impl->net) impl->net->detector->backbone->vision_backbone->trunk->refresh_rope_tables();
+  impl->dense_pe = impl->prompt_encoder->get_dense_pe().to(torch::kFloat);
   impl->num_parameters = 0;
-  for (const auto& t : named_tensors(*net)) impl->num_parameters += t.second.numel();
+  for (const auto& t : named_tensors(net)) impl->num_parameters += t.second.numel();
   set_num_threads(options.num_threads);
   return std::make_shared<const Model>(std::move(impl));
 }
@@ -113,7 +115,15 @@ std::unique_ptr<detail::ModelImpl> make_impl(const ModelConfig& cfg, const Model
   if (impl->precision == Precision::kFloat16 && !impl->device.is_cuda()) {
     throw DeviceError("precision fp16 is supported on CUDA only (use fp32 or bf16 on the CPU)");
   }
-  impl->net = modeling::Sam3InteractiveModel(cfg);
+  if (cfg.is_sam2()) {
+    impl->sam2 = modeling::Sam2Model(cfg);
+    impl->prompt_encoder = impl->sam2->sam_prompt_encoder;
+    impl->mask_decoder = impl->sam2->sam_mask_decoder;
+  } else {
+    impl->net = modeling::Sam3InteractiveModel(cfg);
+    impl->prompt_encoder = impl->net->tracker->sam_prompt_encoder;
+    impl->mask_decoder = impl->net->tracker->sam_mask_decoder;
+  }
   return impl;
 }
 
@@ -181,11 +191,31 @@ std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
     try {
       cfg = ModelConfig::from_state_dict(sd);
     } catch (const CheckpointError& e) {
-      throw CheckpointError(checkpoint_path + ": " + e.message(), e.problems());
+      // A SAM 2.1 checkpoint of a non-released size cannot be derived from
+      // its shapes: a SAM 2.1 config.json next to it (the fixtures' layout)
+      // is used when present.
+      bool found = false;
+      if (sd.count("image_encoder.trunk.patch_embed.proj.weight")) {
+        auto slash = checkpoint_path.find_last_of('/');
+        std::string side = (slash == std::string::npos ? std::string(".")
+                                                       : checkpoint_path.substr(0, slash)) +
+                           "/config.json";
+        if (std::ifstream(side).good()) {
+          try {
+            auto c = ModelConfig::from_json_file(side);
+            if (c.is_sam2()) {
+              cfg = c;
+              found = true;
+            }
+          } catch (const ConfigError&) {
+          }
+        }
+      }
+      if (!found) throw CheckpointError(checkpoint_path + ": " + e.message(), e.problems());
     }
   }
   auto impl = make_impl(cfg, options);
-  load_strict(impl->net, sd, checkpoint_path);
+  load_strict(*impl, sd, checkpoint_path);
   return finish(std::move(impl), options);
 }
 
@@ -194,7 +224,7 @@ std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd,
                                                     const ModelConfig* config) {
   ModelConfig cfg = config ? *config : ModelConfig::from_state_dict(sd);
   auto impl = make_impl(cfg, options);
-  load_strict(impl->net, sd, "state dict");
+  load_strict(*impl, sd, "state dict");
   return finish(std::move(impl), options);
 }
 
@@ -204,9 +234,16 @@ std::shared_ptr<const Model> Model::random(const ModelConfig& config, const Mode
   auto impl = make_impl(config, options);
   {
     torch::NoGradGuard no_grad;
-    auto& trunk = impl->net->detector->backbone->vision_backbone->trunk;
-    if (trunk->pos_embed.defined()) trunk->pos_embed.normal_(0.0, 0.02);
-    impl->net->tracker->no_mem_embed.normal_(0.0, 0.02);
+    if (impl->sam2) {
+      auto& trunk = impl->sam2->image_encoder->trunk;
+      trunk->pos_embed.normal_(0.0, 0.02);
+      trunk->pos_embed_window.normal_(0.0, 0.02);
+      impl->sam2->no_mem_embed.normal_(0.0, 0.02);
+    } else {
+      auto& trunk = impl->net->detector->backbone->vision_backbone->trunk;
+      if (trunk->pos_embed.defined()) trunk->pos_embed.normal_(0.0, 0.02);
+      impl->net->tracker->no_mem_embed.normal_(0.0, 0.02);
+    }
   }
   return finish(std::move(impl), options);
 }
@@ -218,7 +255,7 @@ int64_t Model::num_parameters() const { return impl_->num_parameters; }
 
 StateDict Model::state_dict() const {
   StateDict sd;
-  for (const auto& [k, v] : named_tensors(*impl_->net)) {
+  for (const auto& [k, v] : named_tensors(impl_->root())) {
     sd[k] = v.is_complex() ? v.detach().cpu() : v.detach().to(torch::kCPU, torch::kFloat);
   }
   return sd;

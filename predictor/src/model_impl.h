@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include "modeling/sam2_base.h"
 #include "modeling/sam3_interactive.h"
 #include "sam3/config.h"
 #include "sam3/model.h"
@@ -13,12 +14,27 @@ struct ModelImpl {
   ModelConfig config;
   // forward() of LibTorch modules is non-const; the weights are never modified
   // after loading, so sharing one ModelImpl across threads is safe.
-  mutable modeling::Sam3InteractiveModel net{nullptr};
+  // Exactly one of the family networks is set (config.family).
+  mutable modeling::Sam3InteractiveModel net{nullptr};  // "sam3"
+  mutable modeling::Sam2Model sam2{nullptr};            // "sam2.1"
+  // The family network's prompt encoder / mask decoder (shared handles).
+  mutable modeling::PromptEncoder prompt_encoder{nullptr};
+  mutable modeling::MaskDecoder mask_decoder{nullptr};
   torch::Device device{torch::kCPU};
   Precision precision = Precision::kFloat32;
   torch::ScalarType dtype = torch::kFloat;  // of the weights / activations
   torch::Tensor dense_pe;                   // 1 x d x G x G, fp32, on device
   int64_t num_parameters = 0;
+
+  // The family network (parameter names = checkpoint keys).
+  torch::nn::Module& root() const {
+    if (sam2) return *sam2;
+    return *net;
+  }
+  // N x 3 x R x R preprocessed -> features.
+  modeling::EncoderOutput encode(const torch::Tensor& x, bool keep_intermediates) const {
+    return sam2 ? sam2->encode_image(x, keep_intermediates) : net->encode_image(x, keep_intermediates);
+  }
 };
 
 // Parses "cpu" / "cuda" / "cuda:N" and checks availability (DeviceError).

@@ -34,6 +34,11 @@ torch::Tensor as_float(const torch::Tensor& t, const char* name, torch::Device d
 }  // namespace
 
 torch::Tensor preprocess_image(const torch::Tensor& hwc_uint8, int64_t image_size) {
+  return preprocess_image(hwc_uint8, image_size, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5});
+}
+
+torch::Tensor preprocess_image(const torch::Tensor& hwc_uint8, int64_t image_size,
+                               const std::vector<double>& mean, const std::vector<double>& std) {
   // ToTensor: HWC uint8 -> CHW float / 255
   auto x = hwc_uint8.permute({2, 0, 1}).contiguous().to(torch::kFloat).div(255);
   // Resize((S, S)) with antialias=True (bilinear, align_corners=False)
@@ -43,8 +48,15 @@ torch::Tensor preprocess_image(const torch::Tensor& hwc_uint8, int64_t image_siz
                           .mode(torch::kBilinear)
                           .align_corners(false)
                           .antialias(true));
-  // Normalize(mean=0.5, std=0.5)
-  return x.sub_(0.5).div_(0.5);
+  // Normalize(mean, std): SAM 3 0.5 / 0.5, SAM 2.1 ImageNet
+  if (mean.size() == 3 && mean[0] == mean[1] && mean[1] == mean[2] && std.size() == 3 &&
+      std[0] == std[1] && std[1] == std[2]) {
+    return x.sub_(mean[0]).div_(std[0]);
+  }
+  auto opt = torch::TensorOptions().dtype(torch::kFloat).device(x.device());
+  auto m = torch::tensor(std::vector<float>(mean.begin(), mean.end()), opt).view({1, -1, 1, 1});
+  auto s = torch::tensor(std::vector<float>(std.begin(), std.end()), opt).view({1, -1, 1, 1});
+  return x.sub_(m).div_(s);
 }
 
 torch::Tensor transform_coords(const torch::Tensor& coords, bool normalize,

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <utility>
+#include <vector>
 
 #include "sam3/image_predictor.h"
 
@@ -13,6 +14,9 @@ namespace sam3::detail {
 // H x W x 3 uint8 (any device) -> 1 x 3 x S x S: /255, antialiased bilinear
 // resize (align_corners=False), (x - 0.5) / 0.5. fp32.
 torch::Tensor preprocess_image(const torch::Tensor& hwc_uint8, int64_t image_size);
+// Same with per-channel normalisation (x - mean[c]) / std[c] (SAM 2.1: ImageNet).
+torch::Tensor preprocess_image(const torch::Tensor& hwc_uint8, int64_t image_size,
+                               const std::vector<double>& mean, const std::vector<double>& std);
 
 // transform_coords: (..., 2) float32 -> model frame (S).
 torch::Tensor transform_coords(const torch::Tensor& coords, bool normalize,

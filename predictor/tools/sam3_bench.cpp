@@ -46,6 +46,8 @@ Model (one of)
   --checkpoint FILE       weights (.pt/.safetensors); optional --config FILE
   --config FILE.json      a configuration alone: random weights
   --full                  the official full-size configuration, random weights
+  --sam2.1 SIZE           the released SAM 2.1 configuration of SIZE (t, s, b+,
+                          l; R = 1024), random weights
   --preset NAME           NAME/config.json of the fixtures (e.g. tiny-a; "full"
                           = --full), random weights, looked
                           up in --presets-dir, $SAM3_FIXTURES_DIR/sam3,
@@ -76,7 +78,7 @@ class UsageError : public std::runtime_error {
 };
 
 struct Options {
-  std::string checkpoint, config, preset, presets_dir;
+  std::string checkpoint, config, preset, presets_dir, sam2_size;
   bool full = false;
   std::string device = "cpu";
   std::string precision = "fp32";
@@ -137,6 +139,8 @@ Options parse_args(int argc, char** argv) {
       o.config = value();
     } else if (name == "--full") {
       flag(o.full);
+    } else if (name == "--sam2.1") {
+      o.sam2_size = value();
     } else if (name == "--preset") {
       o.preset = value();
     } else if (name == "--presets-dir") {
@@ -169,13 +173,15 @@ Options parse_args(int argc, char** argv) {
       throw UsageError("unknown argument '" + arg + "' (see --help)");
     }
   }
-  const int sources = !o.checkpoint.empty() + o.full + !o.preset.empty();
+  const int sources =
+      !o.checkpoint.empty() + o.full + !o.preset.empty() + !o.sam2_size.empty();
   if (!o.help && sources == 0 && o.config.empty()) {
-    throw UsageError("choose a model: --checkpoint, --config, --full or --preset (see --help)");
+    throw UsageError(
+        "choose a model: --checkpoint, --config, --full, --sam2.1 or --preset (see --help)");
   }
-  if (sources > 1) throw UsageError("--checkpoint, --full and --preset are exclusive");
-  if ((o.full || !o.preset.empty()) && !o.config.empty()) {
-    throw UsageError("--config cannot be combined with --full or --preset");
+  if (sources > 1) throw UsageError("--checkpoint, --full, --sam2.1 and --preset are exclusive");
+  if ((o.full || !o.preset.empty() || !o.sam2_size.empty()) && !o.config.empty()) {
+    throw UsageError("--config cannot be combined with --full, --sam2.1 or --preset");
   }
   return o;
 }
@@ -225,7 +231,14 @@ std::shared_ptr<const sam3::Model> make_model(const Options& o, std::string* sou
     return sam3::Model::load(o.checkpoint, mo);
   }
   sam3::ModelConfig cfg;
-  if (o.full || o.preset == "full") {
+  if (!o.sam2_size.empty()) {
+    try {
+      cfg = sam3::ModelConfig::sam2_1(o.sam2_size);
+    } catch (const sam3::ConfigError& e) {
+      throw UsageError(std::string("--sam2.1: ") + e.what());
+    }
+    *source = "released SAM 2.1 config, random weights";
+  } else if (o.full || o.preset == "full") {
     *source = "official full-size config, random weights";
   } else {
     std::string path = o.preset.empty() ? o.config : find_preset(o);
@@ -377,6 +390,7 @@ int run(const Options& o) {
               {"threads", at::get_num_threads()},
               {"device", device.str()},
               {"precision", sam3::precision_name(model->precision())},
+              {"family", cfg.family},
               {"model", cfg.name},
               {"model_source", source},
               {"image_size_S", cfg.image_size},
@@ -397,6 +411,7 @@ int run(const Options& o) {
   std::printf("threads       %d\n", at::get_num_threads());
   std::printf("device        %s\n", device.str().c_str());
   std::printf("precision     %s\n", sam3::precision_name(model->precision()));
+  std::printf("family        %s\n", cfg.family.c_str());
   std::printf("model         %s (%s)\n", cfg.name.c_str(), source.c_str());
   std::printf("S             %lld\n", static_cast<long long>(cfg.image_size));
   std::printf("parameters    %lld\n", static_cast<long long>(model->num_parameters()));

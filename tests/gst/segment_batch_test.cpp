@@ -444,7 +444,9 @@ TEST (Sam3SegmentBatch, SerializedPromptEvents) {
     std::vector<guint> ids;
     for (const auto &o : objects (b)) {
       ids.push_back (o.id);
-      if (o.id >= 5) EXPECT_EQ (o.source, GST_SAM3_PROMPT_SOURCE_EVENT);
+      if (o.id >= 5) {
+        EXPECT_EQ (o.source, GST_SAM3_PROMPT_SOURCE_EVENT);
+      }
     }
     EXPECT_EQ (ids, expected_ids[i]) << "frame " << i;
     gst_buffer_unref (b);
@@ -462,7 +464,9 @@ TEST (Sam3SegmentBatch, SerializedPromptEvents) {
     gst_message_parse_warning (m, &e, &dbg);
     const std::string text = dbg ? dbg : "";
     EXPECT_TRUE (text.find ("box") != std::string::npos) << text;
-    if (warnings == 2) EXPECT_NE (text.find ("not finite"), std::string::npos) << text;
+    if (warnings == 2) {
+      EXPECT_NE (text.find ("not finite"), std::string::npos) << text;
+    }
     ++warnings;
     g_error_free (e);
     g_free (dbg);

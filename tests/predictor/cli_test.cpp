@@ -643,4 +643,24 @@ TEST(CliBench, BadArgumentsFailCleanly) {
   EXPECT_EQ(r.code, 2) << describe(r);
 }
 
+// SAM 2.1: the CLI takes a released-layout SAM 2.1 checkpoint unchanged (the
+// family is detected from its keys; this non-released size picks up the
+// config.json next to it) and reproduces the official masks.
+TEST(CliSam2, Sam21CheckpointUnchanged) {
+  const std::string d = fixture_path("sam2.1/sam2.1_tiny_r256_e32_d128");
+  const std::string out = temp_dir();
+  auto r = run_predict({"--checkpoint", d + "/sam2.1_tiny_r256_e32_d128.pt", "--image",
+                        d + "/image_a.png", "--point", "417.8,67.4,1", "--output-dir", out,
+                        "--save-raw", out + "/raw.safetensors", "--threads", "2"});
+  ASSERT_EQ(r.code, 0) << describe(r);
+  auto raw = sam3::load_safetensors(out + "/raw.safetensors");
+  auto want = sam3::load_safetensors(d + "/expected.safetensors");
+  const auto& wm = want.at("case.a_point_multimask.masks");
+  ASSERT_EQ(raw.at("masks").sizes(), wm.sizes());
+  EXPECT_EQ((raw.at("masks").gt(0.5) != wm.to(torch::kBool)).sum().item<int64_t>(), 0);
+  EXPECT_LE(max_abs_diff(raw.at("iou_predictions"), want.at("case.a_point_multimask.iou_predictions")),
+            1e-5);
+  EXPECT_TRUE(fs::exists(out + "/image_a.mask2.png"));
+}
+
 }  // namespace

@@ -1,4 +1,7 @@
-// gst-sam3 predictor: the hyper-parameters of SAM 3's interactive path.
+// gst-sam3 predictor: the hyper-parameters of SAM 3's interactive path, and
+// of SAM 2.1's image path (family "sam2.1": HieraConfig + FpnNeckConfig, the
+// fixtures' sam2.1 config.json format; ModelConfig::sam2_1(size) for the
+// released t / s / b+ / l).
 //
 //   sam3::ModelConfig cfg;                                  // official full size
 //   auto cfg2 = sam3::ModelConfig::from_json_file("config.json");
@@ -87,6 +90,43 @@ struct MaskDecoderConfig {
   double dynamic_multimask_stability_thresh = 0.98;
 };
 
+// SAM 2.1 Hiera trunk (sam2/modeling/backbones/hieradet.py Hiera.__init__
+// arguments plus the class constants a yaml never sets).
+struct HieraConfig {
+  int64_t embed_dim = 96;
+  int64_t num_heads = 1;
+  std::vector<int64_t> stages = {1, 2, 7, 2};
+  int64_t q_pool = 3;
+  std::vector<int64_t> q_stride = {2, 2};
+  double dim_mul = 2.0;
+  double head_mul = 2.0;
+  std::vector<int64_t> window_spec = {8, 4, 14, 7};
+  std::vector<int64_t> global_att_blocks = {5, 7, 9};
+  std::vector<int64_t> window_pos_embed_bkg_spatial_size = {7, 7};
+  int64_t patch_kernel_size = 7;
+  int64_t patch_stride = 4;
+  int64_t patch_padding = 3;
+  double mlp_ratio = 4.0;
+  double layer_norm_eps = 1e-6;
+
+  int64_t depth() const;
+  std::vector<int64_t> stage_ends() const;     // last block of each stage
+  std::vector<int64_t> q_pool_blocks() const;  // first block of stages 2..(q_pool+1)
+  // Per-block schedule (the official constructor loop).
+  struct Block {
+    int64_t dim, dim_out, num_heads, window_size;
+    bool q_pool;
+  };
+  std::vector<Block> blocks() const;
+  // Output width of each stage (low to high stride): C0, 2C0, 4C0, 8C0.
+  std::vector<int64_t> stage_dims() const;
+};
+
+// SAM 2.1 FPN neck (sam2/modeling/backbones/image_encoder.py FpnNeck).
+struct FpnNeckConfig {
+  std::vector<int64_t> fpn_top_down_levels = {2, 3};
+};
+
 // Predictor defaults (SAM3InteractiveImagePredictor.__init__).
 struct PredictorDefaults {
   double mask_threshold = 0.0;
@@ -94,7 +134,10 @@ struct PredictorDefaults {
   double max_sprinkle_area = 0.0;
 };
 
+// Model family: "sam3" (default), "sam2.1" (Hiera image path; SAM 2 has the
+// same image path), "sam1" (reserved, not implemented yet).
 struct ModelConfig {
+  std::string family = "sam3";
   std::string name = "sam3";
   int64_t image_size = 1008;  // S
   ViTConfig vit;
@@ -104,13 +147,29 @@ struct ModelConfig {
   PromptEncoderConfig prompt_encoder;
   MaskDecoderConfig mask_decoder;
   PredictorDefaults predictor;
+  // SAM 2.1 only (family "sam2.1"): the Hiera trunk and the FPN neck; the
+  // neck width is neck.d_model and scalp neck.scalp.
+  HieraConfig hiera;
+  FpnNeckConfig fpn;
+
+  bool is_sam3() const { return family == "sam3"; }
+  bool is_sam2() const { return family == "sam2.1"; }
 
   // Derived sizes (never literals): G, 4G, ...
   int64_t token_grid() const { return image_size / backbone_stride; }
   int64_t low_res_size() const { return 4 * token_grid(); }
   int64_t num_levels() const {
+    if (is_sam2()) return static_cast<int64_t>(hiera.stages.size()) - neck.scalp;
     return static_cast<int64_t>(neck.scale_factors.size()) - neck.scalp;
   }
+  // Per-channel normalisation of the [0,1] input (SAM 3: 0.5/0.5; SAM 2.1:
+  // ImageNet mean/std).
+  std::vector<double> pixel_mean() const;
+  std::vector<double> pixel_std() const;
+
+  // The released SAM 2.1 sizes: "t"/"tiny", "s"/"small", "b+"/"base_plus",
+  // "l"/"large" (R = 1024, d = 256). Throws ConfigError otherwise.
+  static ModelConfig sam2_1(const std::string& size);
 
   // Throws ConfigError when the values cannot form a model.
   void validate() const;
@@ -123,7 +182,10 @@ struct ModelConfig {
   // Derives everything the checkpoint's tensor shapes determine (ViT width,
   // depth, heads from the RoPE tables, grid/window/global blocks, patch size,
   // abs-pos grid, SAM head width, ...) and takes official values for the rest.
-  // Throws CheckpointError if the state dict is not a SAM 3 checkpoint.
+  // SAM 2.1 checkpoints (image_encoder.trunk.*) are recognised too: the
+  // size (t, s, b+, l) is identified from the trunk's shapes; other sizes
+  // need a config JSON (CheckpointError says so).
+  // Throws CheckpointError if the state dict is not a SAM 3 / SAM 2.1 checkpoint.
   static ModelConfig from_state_dict(const StateDict& sd);
 };
 

@@ -10,6 +10,13 @@
 // {0,1,2}.*, tracker.no_mem_embed, tracker.sam_prompt_encoder.*,
 // tracker.sam_mask_decoder.*); every other key is ignored; one CheckpointError
 // lists every missing, mis-shaped or mis-typed required key.
+// SAM 2.1 checkpoints (released sam2.1_hiera_*.pt, {"model": state_dict}, or
+// .safetensors with the same names) load the same way: family and size are
+// detected from the keys and shapes (ModelConfig::family == "sam2.1"); the
+// image-path keys (image_encoder.*, sam_prompt_encoder.*, sam_mask_decoder.*,
+// no_mem_embed) are strict, the video-only ones are ignored. A SAM 2.1
+// checkpoint of a non-released size needs ModelOptions::config_path, or a
+// SAM 2.1 config.json in the checkpoint's folder.
 //
 // Thread-safety: a Model is immutable after load(). Any number of predictors,
 // on any threads, may share one through std::shared_ptr<const Model>.

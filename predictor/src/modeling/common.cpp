@@ -5,7 +5,8 @@ namespace sam3::modeling {
 
 torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm& ln) {
   const auto& opt = ln->options;
-  if (x.scalar_type() == torch::kFloat) {
+  // fp32 and fp64 (reference runs) as is; bf16 / fp16 in fp32
+  if (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) {
     return torch::layer_norm(x, opt.normalized_shape(), ln->weight, ln->bias, opt.eps());
   }
   return torch::layer_norm(x.to(torch::kFloat), opt.normalized_shape(),
@@ -14,7 +15,9 @@ torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm
 }
 
 torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim) {
-  if (x.scalar_type() == torch::kFloat) return torch::softmax(x, dim);
+  if (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) {
+    return torch::softmax(x, dim);
+  }
   return torch::softmax(x.to(torch::kFloat), dim).to(x.scalar_type());
 }
 

@@ -9,7 +9,7 @@ MaskDecoderImpl::MaskDecoderImpl(const ModelConfig& cfg)
   const int64_t d = cfg.hidden_dim;
   transformer = register_module(
       "transformer", TwoWayTransformer(md.two_way_depth, d, md.num_heads, md.mlp_dim,
-                                       md.attention_downsample_rate));
+                                       md.attention_downsample_rate, cfg.is_sam2()));
   iou_token = register_module("iou_token", torch::nn::Embedding(1, d));
   mask_tokens = register_module("mask_tokens", torch::nn::Embedding(num_mask_tokens_, d));
   if (md.pred_obj_scores) {

@@ -48,6 +48,12 @@ struct EncoderOutput {
   std::vector<torch::Tensor> neck_levels;  // the sam2 neck levels
   torch::Tensor image_embed;               // N x d x G x G
   std::vector<torch::Tensor> high_res_feats;  // N x d/8 x 4G x 4G, N x d/4 x 2G x 2G
+  // SAM 2.1 only (when requested): Hiera stage outputs (NCHW, strides 4..32),
+  // every block's NHWC output, the patch embedding (NHWC, before the position
+  // embedding) and the position embedding (1 x h x w x C).
+  std::vector<torch::Tensor> trunk_levels;
+  std::vector<torch::Tensor> trunk_blocks;
+  torch::Tensor patch_embed, trunk_pos_embed;
 };
 
 class Sam3InteractiveModelImpl : public torch::nn::Module {

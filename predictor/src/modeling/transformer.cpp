@@ -40,14 +40,19 @@ torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& q_in, const tor
 
 TwoWayAttentionBlockImpl::TwoWayAttentionBlockImpl(int64_t embedding_dim, int64_t num_heads,
                                                    int64_t mlp_dim, int64_t downsample_rate,
-                                                   bool skip_first_layer_pe)
+                                                   bool skip_first_layer_pe,
+                                                   bool mlp_layers_names)
     : skip_first_layer_pe_(skip_first_layer_pe) {
   self_attn = register_module("self_attn", DecoderAttention(embedding_dim, num_heads, 1));
   norm1 = register_module("norm1", layer_norm(embedding_dim));
   cross_attn_token_to_image = register_module(
       "cross_attn_token_to_image", DecoderAttention(embedding_dim, num_heads, downsample_rate));
   norm2 = register_module("norm2", layer_norm(embedding_dim));
-  mlp = register_module("mlp", MLPBlock(embedding_dim, mlp_dim, /*gelu=*/false));
+  if (mlp_layers_names) {
+    mlp_layers = register_module("mlp", MLP(embedding_dim, mlp_dim, embedding_dim, 2));
+  } else {
+    mlp = register_module("mlp", MLPBlock(embedding_dim, mlp_dim, /*gelu=*/false));
+  }
   norm3 = register_module("norm3", layer_norm(embedding_dim));
   norm4 = register_module("norm4", layer_norm(embedding_dim));
   cross_attn_image_to_token = register_module(
@@ -68,7 +73,8 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(
   auto q = queries + query_pe;
   auto k = keys + key_pe;
   queries = layer_norm_fp32(queries + cross_attn_token_to_image->forward(q, k, keys), norm2);
-  queries = layer_norm_fp32(queries + mlp->forward(queries), norm3);
+  queries = layer_norm_fp32(
+      queries + (mlp ? mlp->forward(queries) : mlp_layers->forward(queries)), norm3);
 
   q = queries + query_pe;
   k = keys + key_pe;
@@ -78,10 +84,10 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(
 
 TwoWayTransformerImpl::TwoWayTransformerImpl(int64_t depth, int64_t embedding_dim,
                                              int64_t num_heads, int64_t mlp_dim,
-                                             int64_t downsample_rate) {
+                                             int64_t downsample_rate, bool mlp_layers_names) {
   for (int64_t i = 0; i < depth; ++i) {
-    layers->push_back(
-        TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, downsample_rate, i == 0));
+    layers->push_back(TwoWayAttentionBlock(embedding_dim, num_heads, mlp_dim, downsample_rate,
+                                           i == 0, mlp_layers_names));
   }
   register_module("layers", layers);
   final_attn_token_to_image = register_module(

@@ -24,8 +24,11 @@ TORCH_MODULE(DecoderAttention);
 
 class TwoWayAttentionBlockImpl : public torch::nn::Module {
  public:
+  // mlp_layers_names: the MLP's keys are `mlp.layers.{0,1}` (SAM 2.1 MLP
+  // class) instead of `mlp.lin1/lin2` (MLPBlock, SAM 3 / SAM 1). Same maths.
   TwoWayAttentionBlockImpl(int64_t embedding_dim, int64_t num_heads, int64_t mlp_dim,
-                           int64_t downsample_rate, bool skip_first_layer_pe);
+                           int64_t downsample_rate, bool skip_first_layer_pe,
+                           bool mlp_layers_names = false);
   // returns {queries, keys}
   std::pair<torch::Tensor, torch::Tensor> forward(torch::Tensor queries, torch::Tensor keys,
                                                   const torch::Tensor& query_pe,
@@ -35,6 +38,7 @@ class TwoWayAttentionBlockImpl : public torch::nn::Module {
       cross_attn_image_to_token{nullptr};
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr}, norm3{nullptr}, norm4{nullptr};
   MLPBlock mlp{nullptr};
+  MLP mlp_layers{nullptr};  // registered as "mlp" when mlp_layers_names
 
  private:
   bool skip_first_layer_pe_;
@@ -44,7 +48,7 @@ TORCH_MODULE(TwoWayAttentionBlock);
 class TwoWayTransformerImpl : public torch::nn::Module {
  public:
   TwoWayTransformerImpl(int64_t depth, int64_t embedding_dim, int64_t num_heads, int64_t mlp_dim,
-                        int64_t downsample_rate);
+                        int64_t downsample_rate, bool mlp_layers_names = false);
   // image_embedding, image_pe: B x d x h x w; point_embedding B x N x d.
   // Returns {hs (B x N x d), keys (B x hw x d)}.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding,
