@@ -12,6 +12,18 @@ namespace detail {
 
 ImageFeatures encode_images(const ModelImpl& m, const std::vector<torch::Tensor>& images,
                             modeling::EncoderOutput* trace) {
+  if (m.sam1) {
+    // SamPredictor.set_image per image (ResizeLongestSide, pad, ViT), stacked
+    ImageFeatures f;
+    std::vector<torch::Tensor> embeds;
+    for (const auto& img : images) {
+      auto s1 = sam1::encode(*m.sam1, img);
+      embeds.push_back(s1.image_embed);
+      f.input_sizes.push_back(s1.input_size);
+    }
+    f.image_embed = torch::cat(embeds, 0);
+    return f;
+  }
   std::vector<torch::Tensor> inputs;
   inputs.reserve(images.size());
   for (const auto& img : images) {
@@ -33,6 +45,18 @@ ImageFeatures encode_images(const ModelImpl& m, const std::vector<torch::Tensor>
 Prediction predict_image(const ModelImpl& m, const ImageFeatures& features, size_t index,
                          std::pair<int64_t, int64_t> orig_hw, const PredictArgs& args,
                          const Thresholds& th, PredictTrace* trace) {
+  if (m.sam1) {
+    // SamPredictor.predict: no hole filling / sprinkle removal in SAM 1 (the
+    // area settings do not apply); mask_threshold is honoured
+    const auto i = static_cast<int64_t>(index);
+    sam1::Sam1Features f{features.image_embed.slice(0, i, i + 1), orig_hw,
+                         features.input_sizes.at(index)};
+    PredictArgs a = args;
+    a.return_logits = true;
+    Prediction p = sam1::predict(*m.sam1, f, a);
+    if (!args.return_logits) p.masks = (p.masks > th.mask_threshold).to(torch::kFloat);
+    return p;
+  }
   const auto& cfg = m.config;
   auto prompt = prepare_prompt(args, orig_hw, cfg.image_size, cfg.low_res_size(), m.device);
   auto pe = m.prompt_encoder;
@@ -166,6 +190,7 @@ void InteractiveImagePredictor::set_image(const uint8_t* rgb, int width, int hei
 
 void InteractiveImagePredictor::set_image(const ImageView& image) {
   set_images_tensor({view_to_tensor(image)});
+  is_batch_ = false;
 }
 
 void InteractiveImagePredictor::set_image_batch(const std::vector<ImageView>& images) {
@@ -179,6 +204,7 @@ void InteractiveImagePredictor::set_image_batch(const std::vector<ImageView>& im
     }
   }
   set_images_tensor(tensors);
+  is_batch_ = true;
 }
 
 void InteractiveImagePredictor::set_image_batch(const std::vector<cv::Mat>& rgb_images) {

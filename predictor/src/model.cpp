@@ -106,6 +106,40 @@ std::shared_ptr<const Model> finish(std::unique_ptr<detail::ModelImpl> impl,
   return std::make_shared<const Model>(std::move(impl));
 }
 
+// SAM 1 (segment-anything .pth): flat keys with mask_decoder./prompt_encoder.
+// (SAM 2.1 uses sam_mask_decoder., SAM 3 detector./tracker.).
+bool is_sam1_state_dict(const StateDict& sd) {
+  return sd.count("image_encoder.patch_embed.proj.weight") &&
+         sd.count("mask_decoder.output_upscaling.0.weight") &&
+         !sd.count("image_encoder.trunk.patch_embed.proj.weight");
+}
+
+// A SAM 1 model behind sam3::Model: its own modules, pre- and post-processing
+// (sam1/sam1_predictor.h); ModelConfig carries the family, R and widths only.
+std::shared_ptr<const Model> load_sam1_model(const StateDict& sd, const ModelOptions& options,
+                                             const std::string& source) {
+  if (options.precision != Precision::kFloat32) {
+    throw ConfigError(source + ": SAM 1 checkpoints run in fp32 only (precision " +
+                      precision_name(options.precision) + " was asked)");
+  }
+  auto impl = std::make_unique<detail::ModelImpl>();
+  impl->device = detail::parse_device(options.device);
+  impl->precision = Precision::kFloat32;
+  impl->dtype = torch::kFloat;
+  sam1::Sam1Config c1 = options.config_path.empty()
+                            ? sam1::Sam1Config::from_state_dict(sd)
+                            : sam1::Sam1Config::from_json_file(options.config_path);
+  impl->sam1 = sam1::load_sam1(sd, c1, impl->device, source);
+  impl->config.family = "sam1";
+  impl->config.image_size = c1.img_size;
+  impl->config.backbone_stride = c1.patch_size;
+  impl->config.hidden_dim = c1.prompt_embed_dim;
+  impl->num_parameters = 0;
+  for (const auto& t : named_tensors(*impl->sam1)) impl->num_parameters += t.second.numel();
+  set_num_threads(options.num_threads);
+  return std::make_shared<const Model>(std::move(impl));
+}
+
 std::unique_ptr<detail::ModelImpl> make_impl(const ModelConfig& cfg, const ModelOptions& options) {
   cfg.validate();
   auto impl = std::make_unique<detail::ModelImpl>();
@@ -184,6 +218,7 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
                                          const ModelOptions& options) {
   StateDict sd = load_state_dict(checkpoint_path);
+  if (is_sam1_state_dict(sd)) return load_sam1_model(sd, options, checkpoint_path);
   ModelConfig cfg;
   if (!options.config_path.empty()) {
     cfg = ModelConfig::from_json_file(options.config_path);
@@ -222,6 +257,7 @@ std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
 std::shared_ptr<const Model> Model::from_state_dict(const StateDict& sd,
                                                     const ModelOptions& options,
                                                     const ModelConfig* config) {
+  if (!config && is_sam1_state_dict(sd)) return load_sam1_model(sd, options, "state dict");
   ModelConfig cfg = config ? *config : ModelConfig::from_state_dict(sd);
   auto impl = make_impl(cfg, options);
   load_strict(*impl, sd, "state dict");

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "modeling/sam2_base.h"
+#include "sam1/sam1_predictor.h"
 #include "modeling/sam3_interactive.h"
 #include "sam3/config.h"
 #include "sam3/model.h"
@@ -17,6 +18,7 @@ struct ModelImpl {
   // Exactly one of the family networks is set (config.family).
   mutable modeling::Sam3InteractiveModel net{nullptr};  // "sam3"
   mutable modeling::Sam2Model sam2{nullptr};            // "sam2.1"
+  std::shared_ptr<sam1::Sam1Model> sam1;                // "sam1" (own pre/post-processing)
   // The family network's prompt encoder / mask decoder (shared handles).
   mutable modeling::PromptEncoder prompt_encoder{nullptr};
   mutable modeling::MaskDecoder mask_decoder{nullptr};
@@ -28,6 +30,7 @@ struct ModelImpl {
 
   // The family network (parameter names = checkpoint keys).
   torch::nn::Module& root() const {
+    if (sam1) return *sam1;
     if (sam2) return *sam2;
     return *net;
   }

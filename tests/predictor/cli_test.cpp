@@ -663,4 +663,21 @@ TEST(CliSam2, Sam21CheckpointUnchanged) {
   EXPECT_TRUE(fs::exists(out + "/image_a.mask2.png"));
 }
 
+// A SAM 1 .pth goes through the same CLI (family detected from the keys).
+TEST(CliSam1, Sam1CheckpointUnchanged) {
+  const std::string d = fixture_path("sam1/sam1_tiny_r256_e64_d4");
+  const std::string out = temp_dir();
+  auto r = run_predict({"--checkpoint", d + "/sam1_tiny_r256_e64_d4.pth", "--image",
+                        d + "/image_a.png", "--point", "417.8,67.4,1", "--output-dir", out,
+                        "--save-raw", out + "/raw.safetensors", "--threads", "2"});
+  ASSERT_EQ(r.code, 0) << describe(r);
+  auto raw = sam3::load_safetensors(out + "/raw.safetensors");
+  auto want = sam3::load_safetensors(d + "/expected.safetensors");
+  const auto& wm = want.at("case.a_point_multimask.masks");
+  ASSERT_EQ(raw.at("masks").sizes(), wm.sizes());
+  EXPECT_EQ((raw.at("masks").gt(0.5) != wm.to(torch::kBool)).sum().item<int64_t>(), 0);
+  EXPECT_LE(max_abs_diff(raw.at("iou_predictions"),
+                         want.at("case.a_point_multimask.iou_predictions")), 1e-5);
+}
+
 }  // namespace

@@ -112,9 +112,13 @@ TEST(PredictorStateTest, ImageViewFormatsEqualRgb) {
           buf[y * stride + x * c.ch + c.rgb_pos[k]] = rgb.at<cv::Vec3b>(y, x)[k];
     ImageView v{buf.data(), rgb.cols, rgb.rows, stride, c.f};
     p.set_image(v);
+    EXPECT_FALSE(p.is_batch());
     EXPECT_TRUE(torch::equal(p.get_image_embedding(), ref)) << "format " << static_cast<int>(c.f);
+    EXPECT_NO_THROW(p.predict());
     p.set_image_batch(std::vector<ImageView>{v, v});
+    EXPECT_TRUE(p.is_batch());
     EXPECT_EQ(p.get_image_embedding().size(0), 2);
+    EXPECT_EQ(p.predict_batch({PredictArgs{}, PredictArgs{}}).size(), 2u);
   }
   std::vector<uint8_t> small(10);
   expect_error<InvalidArgument>(

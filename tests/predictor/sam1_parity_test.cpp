@@ -14,6 +14,7 @@
 
 #include "fixtures.h"
 #include "sam1/sam1_predictor.h"
+#include "sam3/sam3.h"
 #include "sam3/errors.h"
 
 namespace sam3::sam1 {
@@ -351,6 +352,56 @@ TEST(Sam1Loader, StrictListsEveryProblem) {
       const std::string needle = k;
       EXPECT_NE(all.find(needle), std::string::npos) << needle << "\nin:\n" << all;
     }
+  }
+}
+
+// A SAM 1 .pth behind sam3::Model / InteractiveImagePredictor (what the CLI
+// and the GStreamer element use) gives exactly Sam1Predictor's (parity-tested)
+// output, in single and batch mode; mask_threshold applies; fp32 only.
+TEST(Sam1Integration, ModelLoadAndInteractivePredictorEqualSam1Predictor) {
+  const std::string ckpt = test::fixture_path(kDir + "/sam1_tiny_r256_e64_d4.pth");
+  auto model = sam3::Model::load(ckpt);
+  EXPECT_EQ(model->config().family, "sam1");
+  EXPECT_EQ(model->config().image_size, 256);
+  cv::Mat a = test::read_rgb(test::fixture_path(kDir + "/image_a.png"));
+  cv::Mat b = test::read_rgb(test::fixture_path(kDir + "/image_b.png"));
+  Sam1Predictor ref(load_sam1_file(ckpt));
+  sam3::PredictArgs args;
+  args.point_coords = torch::tensor({{200.f, 150.f}});
+  args.point_labels = torch::tensor({1});
+  sam3::InteractiveImagePredictor pred(model);
+  pred.set_image(a);
+  ref.set_image(a);
+  EXPECT_TRUE(torch::equal(pred.get_image_embedding(), ref.get_image_embedding()));
+  auto got = pred.predict(args);
+  auto want = ref.predict(args);
+  EXPECT_TRUE(torch::equal(got.masks, want.masks));
+  EXPECT_TRUE(torch::equal(got.iou_predictions, want.iou_predictions));
+  EXPECT_TRUE(torch::equal(got.low_res_masks, want.low_res_masks));
+  // mask_threshold is honoured (SAM 1 thresholds the up-sampled logits)
+  pred.mask_threshold = 2.0;
+  sam3::PredictArgs logits_args = args;
+  logits_args.return_logits = true;
+  auto logits = ref.predict(logits_args).masks;
+  EXPECT_TRUE(torch::equal(pred.predict(args).masks, (logits > 2.0).to(torch::kFloat)));
+  pred.mask_threshold = 0.0;
+  // batch mode: image b with a box equals the single-image run
+  sam3::PredictArgs box;
+  box.box = torch::tensor({30.f, 40.f, 250.f, 200.f});
+  pred.set_image_batch({a, b});
+  ref.set_image(b);
+  auto batch = pred.predict_batch({args, box});
+  auto single_b = ref.predict(box);
+  EXPECT_TRUE(torch::equal(batch[1].masks, single_b.masks));
+  EXPECT_TRUE(torch::equal(batch[1].iou_predictions, single_b.iou_predictions));
+  EXPECT_TRUE(torch::equal(batch[0].masks, want.masks));
+  sam3::ModelOptions bf16;
+  bf16.precision = sam3::Precision::kBFloat16;
+  try {
+    sam3::Model::load(ckpt, bf16);
+    ADD_FAILURE() << "bf16 SAM 1 should be refused";
+  } catch (const sam3::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("fp32 only"), std::string::npos) << e.what();
   }
 }
 

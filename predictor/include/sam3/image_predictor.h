@@ -95,7 +95,9 @@ struct ImageView {
 
 struct ImageFeatures {
   torch::Tensor image_embed;                 // N x d x G x G (level 2 + no_mem_embed)
-  std::vector<torch::Tensor> high_res_feats; // N x d/8 x 4G x 4G, N x d/4 x 2G x 2G
+  std::vector<torch::Tensor> high_res_feats; // N x d/8 x 4G x 4G, N x d/4 x 2G x 2G (not SAM 1)
+  // SAM 1 only: (h', w') of each image after ResizeLongestSide (before padding)
+  std::vector<std::pair<int64_t, int64_t>> input_sizes;
 };
 
 class InteractiveImagePredictor {
