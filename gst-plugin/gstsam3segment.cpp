@@ -941,7 +941,8 @@ std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objec
     int height, double score_threshold, bool with_logits, cv::Mat &full) {
   std::vector<AttachedObject> out;
   for (const auto &o : objects) {
-    if (o.iou < score_threshold) continue;
+    // 0 = keep all (SAM 1's raw IoU head can go slightly below 0)
+    if (score_threshold > 0 && o.iou < score_threshold) continue;
     auto mask = o.mask.contiguous ();  // float 0/1, H x W
     // one SIMD pass to 0/255 bytes (into a reused frame-size buffer: fresh
     // multi-megabyte allocations cost page faults every frame), then the bbox
@@ -1683,7 +1684,7 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
           0.0, G_MAXDOUBLE, kDefaultMaxSprinkleArea, playing));
   g_object_class_install_property (gobject_class, PROP_SCORE_THRESHOLD,
       g_param_spec_double ("score-threshold", "Score threshold",
-          "Drop masks whose predicted IoU is lower", 0.0, 1.0, kDefaultScoreThreshold, playing));
+          "Drop masks whose predicted IoU is lower; 0 = keep all", 0.0, 1.0, kDefaultScoreThreshold, playing));
   g_object_class_install_property (gobject_class, PROP_ATTACH_LOGITS,
       g_param_spec_boolean ("attach-logits", "Attach logits",
           "Also attach each mask's low-resolution logits (float32, 4G x 4G model-space grid) "

@@ -131,6 +131,7 @@ std::shared_ptr<const Model> load_sam1_model(const StateDict& sd, const ModelOpt
                             : sam1::Sam1Config::from_json_file(options.config_path);
   impl->sam1 = sam1::load_sam1(sd, c1, impl->device, source);
   impl->config.family = "sam1";
+  impl->config.name = "sam_" + c1.name;
   impl->config.image_size = c1.img_size;
   impl->config.backbone_stride = c1.patch_size;
   impl->config.hidden_dim = c1.prompt_embed_dim;
@@ -282,6 +283,16 @@ std::shared_ptr<const Model> Model::random(const ModelConfig& config, const Mode
     }
   }
   return finish(std::move(impl), options);
+}
+
+std::shared_ptr<const Model> Model::random_sam1(const std::string& size,
+                                                const ModelOptions& options, uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto cfg = sam1::Sam1Config::preset(size);
+  modeling::sam1::Sam1Model net(cfg);  // official default initialisation
+  StateDict sd;
+  for (const auto& t : named_tensors(net)) sd[t.first] = t.second.detach();
+  return load_sam1_model(sd, options, "random SAM 1 " + cfg.name);
 }
 
 const ModelConfig& Model::config() const { return impl_->config; }

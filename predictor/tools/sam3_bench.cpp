@@ -48,6 +48,8 @@ Model (one of)
   --full                  the official full-size configuration, random weights
   --sam2.1 SIZE           the released SAM 2.1 configuration of SIZE (t, s, b+,
                           l; R = 1024), random weights
+  --sam1 SIZE             the released SAM 1 configuration of SIZE (b, l, h;
+                          R = 1024), random weights
   --preset NAME           NAME/config.json of the fixtures (e.g. tiny-a; "full"
                           = --full), random weights, looked
                           up in --presets-dir, $SAM3_FIXTURES_DIR/sam3,
@@ -78,7 +80,7 @@ class UsageError : public std::runtime_error {
 };
 
 struct Options {
-  std::string checkpoint, config, preset, presets_dir, sam2_size;
+  std::string checkpoint, config, preset, presets_dir, sam2_size, sam1_size;
   bool full = false;
   std::string device = "cpu";
   std::string precision = "fp32";
@@ -141,6 +143,8 @@ Options parse_args(int argc, char** argv) {
       flag(o.full);
     } else if (name == "--sam2.1") {
       o.sam2_size = value();
+    } else if (name == "--sam1") {
+      o.sam1_size = value();
     } else if (name == "--preset") {
       o.preset = value();
     } else if (name == "--presets-dir") {
@@ -174,14 +178,17 @@ Options parse_args(int argc, char** argv) {
     }
   }
   const int sources =
-      !o.checkpoint.empty() + o.full + !o.preset.empty() + !o.sam2_size.empty();
+      !o.checkpoint.empty() + o.full + !o.preset.empty() + !o.sam2_size.empty() +
+      !o.sam1_size.empty();
   if (!o.help && sources == 0 && o.config.empty()) {
     throw UsageError(
-        "choose a model: --checkpoint, --config, --full, --sam2.1 or --preset (see --help)");
+        "choose a model: --checkpoint, --config, --full, --sam2.1, --sam1 or --preset (see --help)");
   }
-  if (sources > 1) throw UsageError("--checkpoint, --full, --sam2.1 and --preset are exclusive");
-  if ((o.full || !o.preset.empty() || !o.sam2_size.empty()) && !o.config.empty()) {
-    throw UsageError("--config cannot be combined with --full, --sam2.1 or --preset");
+  if (sources > 1)
+    throw UsageError("--checkpoint, --full, --sam2.1, --sam1 and --preset are exclusive");
+  if ((o.full || !o.preset.empty() || !o.sam2_size.empty() || !o.sam1_size.empty()) &&
+      !o.config.empty()) {
+    throw UsageError("--config cannot be combined with --full, --sam2.1, --sam1 or --preset");
   }
   return o;
 }
@@ -229,6 +236,14 @@ std::shared_ptr<const sam3::Model> make_model(const Options& o, std::string* sou
     mo.config_path = o.config;
     *source = "checkpoint " + o.checkpoint;
     return sam3::Model::load(o.checkpoint, mo);
+  }
+  if (!o.sam1_size.empty()) {
+    *source = "released SAM 1 config, random weights";
+    try {
+      return sam3::Model::random_sam1(o.sam1_size, mo, o.seed);
+    } catch (const sam3::ConfigError& e) {
+      throw UsageError(std::string("--sam1: ") + e.what());
+    }
   }
   sam3::ModelConfig cfg;
   if (!o.sam2_size.empty()) {

@@ -522,6 +522,46 @@ TEST (Sam3SegmentBatch, AttachLogitsEqualsThePredictorLowResMasks) {
   gst_harness_teardown (h);
 }
 
+// SAM 2.1 and SAM 1 checkpoints run in the same element (family detected by
+// the predictor library): the attached IoU equals the predictor's own.
+TEST (Sam3SegmentBatch, Sam21AndSam1CheckpointsRunInTheElement) {
+  const std::vector<std::string> models = {
+      "sam2.1/sam2.1_tiny_r256_e32_d128/sam2.1_tiny_r256_e32_d128.pt",
+      "sam1/sam1_tiny_r256_e64_d4/sam1_tiny_r256_e64_d4.pth"};
+  for (const auto &m : models) {
+    const std::string path = sam3::test::fixture_path (m);
+    GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
+    g_object_set (seg, "model-file", path.c_str (), "num-threads", 2, "batch-size", 2, NULL);
+    gst_util_set_object_arg (G_OBJECT (seg), "boxes", "<<264,54,408,162>>");
+    GstHarness *h = gst_harness_new_with_element (seg, "sink", "src");
+    GstVideoInfo info;
+    GstBuffer *in = frame (0, GST_VIDEO_FORMAT_BGRx, &info);
+    gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+    gst_harness_push (h, gst_buffer_ref (in));
+    gst_harness_push (h, frame (1, GST_VIDEO_FORMAT_BGRx, &info));
+    GstBuffer *out = gst_harness_pull (h);
+    ASSERT_NE (out, nullptr) << m;
+    auto o = objects (out);
+    ASSERT_EQ (o.size (), 1u) << m;
+    GstVideoFrame f;
+    ASSERT_TRUE (gst_video_frame_map (&f, &info, in, GST_MAP_READ));
+    cv::Mat bgrx (info.height, info.width, CV_8UC4, GST_VIDEO_FRAME_PLANE_DATA (&f, 0),
+        GST_VIDEO_FRAME_PLANE_STRIDE (&f, 0));
+    cv::Mat rgb;
+    cv::cvtColor (bgrx, rgb, cv::COLOR_BGRA2RGB);
+    gst_video_frame_unmap (&f);
+    sam3::InteractiveImagePredictor pred (sam3::Model::load (path));
+    pred.set_image (rgb);
+    sam3::PredictArgs a;
+    a.box = torch::tensor ({264.f, 54.f, 408.f, 162.f});
+    a.multimask_output = false;
+    EXPECT_NEAR (o[0].iou, pred.predict (a).iou_predictions[0].item<float> (), 1e-4) << m;
+    gst_buffer_unref (out);
+    gst_buffer_unref (in);
+    gst_harness_teardown (h);  // owns seg
+  }
+}
+
 // Caps the element cannot take are refused (NOT_NEGOTIATED, no crash); it
 // works with supported caps afterwards.
 TEST (Sam3SegmentBatch, UnsupportedCapsAreRefused) {

@@ -71,6 +71,11 @@ class Model {
   static std::shared_ptr<const Model> random(const ModelConfig& config,
                                              const ModelOptions& options = {},
                                              uint64_t seed = 0);
+  // A released SAM 1 size ("vit_b" / "b", "vit_l" / "l", "vit_h" / "h") with
+  // deterministic random weights (benchmarks). ConfigError for another name.
+  static std::shared_ptr<const Model> random_sam1(const std::string& size,
+                                                  const ModelOptions& options = {},
+                                                  uint64_t seed = 0);
 
   const ModelConfig& config() const;
   torch::Device device() const;
