@@ -1,5 +1,9 @@
 // Port of sam3/sam/common.py and the MLP of sam3/model/model_misc.py.
 #include "modeling/common.h"
+#include <torch/version.h>
+
+#include <cmath>
+#include <vector>
 
 namespace sam3::modeling {
 
@@ -82,6 +86,37 @@ torch::Tensor MLPImpl::forward(torch::Tensor x) {
   }
   if (sigmoid_output_) x = torch::sigmoid(x);
   return x;
+}
+
+// Scaled dot-product attention, no mask, no dropout; q,k,v: N x h x L x hd.
+// Softmax runs in fp32. Long sequences are processed in query chunks so the
+// score matrix stays small (global blocks of the full model: 5184 tokens).
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (q.scalar_type() != torch::kFloat || q.is_cuda()) {
+    // Fused kernels (flash / memory-efficient) on GPU and for half types.
+    return at::scaled_dot_product_attention(q, k, v);
+  }
+#endif
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const int64_t L = q.size(-2);
+  const int64_t S = k.size(-2);
+  const int64_t rows = q.size(0) * q.size(1);
+  // at most ~64 MiB of fp32 scores per chunk
+  const int64_t max_elems = int64_t{16} << 20;
+  int64_t chunk = std::max<int64_t>(1, max_elems / std::max<int64_t>(1, rows * S));
+  auto kt = k.transpose(-2, -1);
+  if (chunk >= L) {
+    auto attn = softmax_fp32(torch::matmul(q * scale, kt), -1);
+    return torch::matmul(attn, v);
+  }
+  std::vector<torch::Tensor> outs;
+  for (int64_t s = 0; s < L; s += chunk) {
+    auto qs = q.slice(-2, s, std::min(L, s + chunk));
+    auto attn = softmax_fp32(torch::matmul(qs * scale, kt), -1);
+    outs.push_back(torch::matmul(attn, v));
+  }
+  return torch::cat(outs, -2);
 }
 
 }  // namespace sam3::modeling

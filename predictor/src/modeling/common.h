@@ -12,6 +12,11 @@ torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm
 
 // Softmax over `dim` in float32, result in x's dtype.
 torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim);
+// Scaled dot-product attention, no mask / dropout; q, k, v: N x h x L x hd.
+// CPU fp32: softmax in fp32 over query chunks of at most ~64 MiB of scores
+// (long sequences never materialise the whole score matrix); GPU / half
+// types on LibTorch >= 2: at::scaled_dot_product_attention.
+torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 // ConvTranspose2d forward that works for bf16 on the CPU: LibTorch 1.13's CPU
 // bf16 transposed convolution mis-reads the weight layout, so it runs in fp32

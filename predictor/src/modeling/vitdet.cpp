@@ -14,35 +14,8 @@ namespace sam3::modeling {
 
 namespace {
 
-// Scaled dot-product attention, no mask, no dropout; q,k,v: N x h x L x hd.
-// Softmax runs in fp32. Long sequences are processed in query chunks so the
-// score matrix stays small (global blocks of the full model: 5184 tokens).
 torch::Tensor sdpa(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-#if TORCH_VERSION_MAJOR >= 2
-  if (q.scalar_type() != torch::kFloat || q.is_cuda()) {
-    // Fused kernels (flash / memory-efficient) on GPU and for half types.
-    return at::scaled_dot_product_attention(q, k, v);
-  }
-#endif
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  const int64_t L = q.size(-2);
-  const int64_t S = k.size(-2);
-  const int64_t rows = q.size(0) * q.size(1);
-  // at most ~64 MiB of fp32 scores per chunk
-  const int64_t max_elems = int64_t{16} << 20;
-  int64_t chunk = std::max<int64_t>(1, max_elems / std::max<int64_t>(1, rows * S));
-  auto kt = k.transpose(-2, -1);
-  if (chunk >= L) {
-    auto attn = softmax_fp32(torch::matmul(q * scale, kt), -1);
-    return torch::matmul(attn, v);
-  }
-  std::vector<torch::Tensor> outs;
-  for (int64_t s = 0; s < L; s += chunk) {
-    auto qs = q.slice(-2, s, std::min(L, s + chunk));
-    auto attn = softmax_fp32(torch::matmul(qs * scale, kt), -1);
-    outs.push_back(torch::matmul(attn, v));
-  }
-  return torch::cat(outs, -2);
+  return attention(q, k, v);
 }
 
 }  // namespace
