@@ -101,46 +101,35 @@ ModelConfig ModelConfig::sam2_1(const std::string& size) {
   c.backbone_stride = 16;
   // SAM2ImagePredictor.__init__ defaults
   c.predictor = PredictorDefaults{0.0, 0.0, 0.0};
-  auto& h = c.hiera;
-  h = HieraConfig{};
-  if (size == "t" || size == "tiny" || size == "hiera_tiny") {
-    c.name = "sam2.1_hiera_tiny";
-    h.embed_dim = 96;
-    h.num_heads = 1;
-    h.stages = {1, 2, 7, 2};
-    h.global_att_blocks = {5, 7, 9};
-    h.window_spec = {8, 4, 14, 7};
-    h.window_pos_embed_bkg_spatial_size = {7, 7};
-  } else if (size == "s" || size == "small" || size == "hiera_small") {
-    c.name = "sam2.1_hiera_small";
-    h.embed_dim = 96;
-    h.num_heads = 1;
-    h.stages = {1, 2, 11, 2};
-    h.global_att_blocks = {7, 10, 13};
-    h.window_spec = {8, 4, 14, 7};
-    h.window_pos_embed_bkg_spatial_size = {7, 7};
-  } else if (size == "b+" || size == "base_plus" || size == "hiera_base_plus") {
-    // the yaml sets only embed_dim / heads: Hiera's class defaults for the rest
-    c.name = "sam2.1_hiera_base_plus";
-    h.embed_dim = 112;
-    h.num_heads = 2;
-    h.stages = {2, 3, 16, 3};
-    h.global_att_blocks = {12, 16, 20};
-    h.window_spec = {8, 4, 14, 7};
-    h.window_pos_embed_bkg_spatial_size = {14, 14};
-  } else if (size == "l" || size == "large" || size == "hiera_large") {
-    c.name = "sam2.1_hiera_large";
-    h.embed_dim = 144;
-    h.num_heads = 2;
-    h.stages = {2, 6, 36, 4};
-    h.global_att_blocks = {23, 33, 43};
-    h.window_spec = {8, 4, 16, 8};
-    h.window_pos_embed_bkg_spatial_size = {7, 7};
-  } else {
-    throw ConfigError("unknown SAM 2.1 size '" + size + "' (expected t, s, b+ or l)");
+  // The released sizes (sam2.1_hiera_{t,s,b+,l}.yaml; b+ sets only embed_dim
+  // and heads, the rest are Hiera's class defaults).
+  struct Size {
+    const char* abbrev;
+    const char* name;  // also accepted as "hiera_<name>"
+    int64_t embed_dim, num_heads;
+    std::vector<int64_t> stages, global_att_blocks, window_spec, bkg;
+  };
+  static const Size sizes[] = {
+      {"t", "tiny", 96, 1, {1, 2, 7, 2}, {5, 7, 9}, {8, 4, 14, 7}, {7, 7}},
+      {"s", "small", 96, 1, {1, 2, 11, 2}, {7, 10, 13}, {8, 4, 14, 7}, {7, 7}},
+      {"b+", "base_plus", 112, 2, {2, 3, 16, 3}, {12, 16, 20}, {8, 4, 14, 7}, {14, 14}},
+      {"l", "large", 144, 2, {2, 6, 36, 4}, {23, 33, 43}, {8, 4, 16, 8}, {7, 7}},
+  };
+  for (const auto& z : sizes) {
+    if (size != z.abbrev && size != z.name && size != std::string("hiera_") + z.name) continue;
+    c.name = std::string("sam2.1_hiera_") + z.name;
+    auto& h = c.hiera;
+    h = HieraConfig{};
+    h.embed_dim = z.embed_dim;
+    h.num_heads = z.num_heads;
+    h.stages = z.stages;
+    h.global_att_blocks = z.global_att_blocks;
+    h.window_spec = z.window_spec;
+    h.window_pos_embed_bkg_spatial_size = z.bkg;
+    c.validate();
+    return c;
   }
-  c.validate();
-  return c;
+  throw ConfigError("unknown SAM 2.1 size '" + size + "' (expected t, s, b+ or l)");
 }
 
 namespace {

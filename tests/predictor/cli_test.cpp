@@ -646,30 +646,14 @@ TEST(CliBench, BadArgumentsFailCleanly) {
 // SAM 2.1: the CLI takes a released-layout SAM 2.1 checkpoint unchanged (the
 // family is detected from its keys; this non-released size picks up the
 // config.json next to it) and reproduces the official masks.
-TEST(CliSam2, Sam21CheckpointUnchanged) {
-  const std::string d = fixture_path("sam2.1/sam2.1_tiny_r256_e32_d128");
+// A SAM 2.1 / SAM 1 checkpoint goes through the same CLI unchanged (family
+// detected from the keys) and reproduces the fixture's a_point_multimask case.
+void expect_cli_reproduces_fixture(const std::string& dir, const std::string& checkpoint) {
+  const std::string d = fixture_path(dir);
   const std::string out = temp_dir();
-  auto r = run_predict({"--checkpoint", d + "/sam2.1_tiny_r256_e32_d128.pt", "--image",
-                        d + "/image_a.png", "--point", "417.8,67.4,1", "--output-dir", out,
-                        "--save-raw", out + "/raw.safetensors", "--threads", "2"});
-  ASSERT_EQ(r.code, 0) << describe(r);
-  auto raw = sam3::load_safetensors(out + "/raw.safetensors");
-  auto want = sam3::load_safetensors(d + "/expected.safetensors");
-  const auto& wm = want.at("case.a_point_multimask.masks");
-  ASSERT_EQ(raw.at("masks").sizes(), wm.sizes());
-  EXPECT_EQ((raw.at("masks").gt(0.5) != wm.to(torch::kBool)).sum().item<int64_t>(), 0);
-  EXPECT_LE(max_abs_diff(raw.at("iou_predictions"), want.at("case.a_point_multimask.iou_predictions")),
-            1e-5);
-  EXPECT_TRUE(fs::exists(out + "/image_a.mask2.png"));
-}
-
-// A SAM 1 .pth goes through the same CLI (family detected from the keys).
-TEST(CliSam1, Sam1CheckpointUnchanged) {
-  const std::string d = fixture_path("sam1/sam1_tiny_r256_e64_d4");
-  const std::string out = temp_dir();
-  auto r = run_predict({"--checkpoint", d + "/sam1_tiny_r256_e64_d4.pth", "--image",
-                        d + "/image_a.png", "--point", "417.8,67.4,1", "--output-dir", out,
-                        "--save-raw", out + "/raw.safetensors", "--threads", "2"});
+  auto r = run_predict({"--checkpoint", d + "/" + checkpoint, "--image", d + "/image_a.png",
+                        "--point", "417.8,67.4,1", "--output-dir", out, "--save-raw",
+                        out + "/raw.safetensors", "--threads", "2"});
   ASSERT_EQ(r.code, 0) << describe(r);
   auto raw = sam3::load_safetensors(out + "/raw.safetensors");
   auto want = sam3::load_safetensors(d + "/expected.safetensors");
@@ -678,6 +662,16 @@ TEST(CliSam1, Sam1CheckpointUnchanged) {
   EXPECT_EQ((raw.at("masks").gt(0.5) != wm.to(torch::kBool)).sum().item<int64_t>(), 0);
   EXPECT_LE(max_abs_diff(raw.at("iou_predictions"),
                          want.at("case.a_point_multimask.iou_predictions")), 1e-5);
+  EXPECT_TRUE(fs::exists(out + "/image_a.mask2.png"));
+}
+
+TEST(CliSam2, Sam21CheckpointUnchanged) {
+  expect_cli_reproduces_fixture("sam2.1/sam2.1_tiny_r256_e32_d128",
+                                "sam2.1_tiny_r256_e32_d128.pt");
+}
+
+TEST(CliSam1, Sam1CheckpointUnchanged) {
+  expect_cli_reproduces_fixture("sam1/sam1_tiny_r256_e64_d4", "sam1_tiny_r256_e64_d4.pth");
 }
 
 }  // namespace

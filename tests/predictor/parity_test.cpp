@@ -30,35 +30,6 @@ void record(const std::string& kind, double err) {
   m = std::max(m, err);
 }
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  json j;
-  f >> j;
-  return j;
-}
-
-// Numbers (possibly nested lists) -> float tensor of the nested shape.
-torch::Tensor to_tensor(const json& j, torch::ScalarType dtype = torch::kFloat) {
-  std::vector<int64_t> shape;
-  const json* cur = &j;
-  while (cur->is_array()) {
-    shape.push_back(static_cast<int64_t>(cur->size()));
-    if (cur->empty()) break;
-    cur = &(*cur)[0];
-  }
-  std::vector<double> flat;
-  std::function<void(const json&)> walk = [&](const json& x) {
-    if (x.is_array()) {
-      for (const auto& e : x) walk(e);
-    } else {
-      flat.push_back(x.get<double>());
-    }
-  };
-  walk(j);
-  return torch::tensor(flat, torch::kDouble).reshape(shape).to(dtype);
-}
-
 struct Fixture {
   std::string name;
   std::string dir;
@@ -82,7 +53,7 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
       auto f = std::make_unique<Fixture>();
       f->name = GetParam();
       f->dir = test::fixture_path("sam3/" + f->name);
-      f->cases = read_json(f->dir + "/cases.json");
+      f->cases = test::read_json(f->dir + "/cases.json");
       f->expected = load_safetensors(f->dir + "/expected.safetensors");
       ModelOptions opt;
       opt.config_path = f->dir + "/config.json";
@@ -122,9 +93,9 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
   PredictArgs args_from_call(const json& call, const std::string& suffix = "") {
     PredictArgs a;
     auto get = [&](const char* k) -> const json& { return call[std::string(k) + suffix]; };
-    if (!get("point_coords").is_null()) a.point_coords = to_tensor(get("point_coords"));
-    if (!get("point_labels").is_null()) a.point_labels = to_tensor(get("point_labels"), torch::kLong);
-    if (!get("box").is_null()) a.box = to_tensor(get("box"));
+    if (!get("point_coords").is_null()) a.point_coords = test::json_to_tensor(get("point_coords"));
+    if (!get("point_labels").is_null()) a.point_labels = test::json_to_tensor(get("point_labels"), torch::kLong);
+    if (!get("box").is_null()) a.box = test::json_to_tensor(get("box"));
     if (!get("mask_input").is_null()) a.mask_input = expected(get("mask_input")["tensor"]);
     a.multimask_output = call["multimask_output"];
     a.return_logits = call["return_logits"];

@@ -52,34 +52,6 @@ class PrintMargins : public ::testing::Environment {
 };
 [[maybe_unused]] auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PrintMargins);
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  json j;
-  if (f) f >> j;
-  return j;
-}
-
-torch::Tensor json_tensor(const json& j, torch::ScalarType dtype) {
-  std::vector<int64_t> shape;
-  const json* cur = &j;
-  while (cur->is_array()) {
-    shape.push_back(static_cast<int64_t>(cur->size()));
-    if (cur->empty()) break;
-    cur = &(*cur)[0];
-  }
-  std::vector<double> flat;
-  std::function<void(const json&)> walk = [&](const json& x) {
-    if (x.is_array()) {
-      for (const auto& e : x) walk(e);
-    } else {
-      flat.push_back(x.get<double>());
-    }
-  };
-  walk(j);
-  return torch::tensor(flat, torch::kDouble).reshape(shape).to(dtype);
-}
-
 torch::Tensor to_tensor(const cv::Mat& m) {
   return torch::from_blob(m.data, {m.rows, m.cols, 3}, torch::kByte).clone();
 }
@@ -114,7 +86,7 @@ Fixture& fx() {
   if (f) return *f;
   f = std::make_unique<Fixture>();
   const std::string dir = test::fixture_path(kDir);
-  f->cases = read_json(dir + "/cases.json");
+  f->cases = test::read_json(dir + "/cases.json");
   f->sd = load_state_dict(dir + "/sam1_tiny_r256_e64_d4.pth");
   f->expected = load_state_dict(dir + "/expected.safetensors");
   f->cfg = Sam1Config::from_json_file(dir + "/config.json");
@@ -212,14 +184,14 @@ void run_case(const json& c) {
   PredictArgs a;
   const json& pa = c.contains("predict_args") ? c["predict_args"] : c["predict_torch_args"];
   if (c["api"] == "predict_torch") {
-    a.box = json_tensor(pa["boxes_original_pixels"], torch::kFloat);  // B x 4 (torch route)
+    a.box = test::json_to_tensor(pa["boxes_original_pixels"], torch::kFloat);  // B x 4 (torch route)
   } else {
     if (!pa["point_coords"].is_null()) {
       // the oracle's prompt arrays were float32 (then float64 inside apply_coords)
-      a.point_coords = json_tensor(pa["point_coords"], torch::kFloat);
-      a.point_labels = json_tensor(pa["point_labels"], torch::kLong);
+      a.point_coords = test::json_to_tensor(pa["point_coords"], torch::kFloat);
+      a.point_labels = test::json_to_tensor(pa["point_labels"], torch::kLong);
     }
-    if (!pa["box"].is_null()) a.box = json_tensor(pa["box"], torch::kFloat);
+    if (!pa["box"].is_null()) a.box = test::json_to_tensor(pa["box"], torch::kFloat);
     if (!pa["mask_input"].is_null()) {
       a.mask_input = expected(pa["mask_input"]["tensor"].get<std::string>())[0];  // 1 x h x w
     }
@@ -463,7 +435,7 @@ class Sam1Manifest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Sam1Manifest, DefaultConfigBuildsExactlyTheKeysAndDetectionPicksTheSize) {
   const std::string size = GetParam();  // vit_b / vit_l / vit_h
-  auto m = read_json(test::fixture_path("sam1/manifest-sam_" + size + ".json"));
+  auto m = test::read_json(test::fixture_path("sam1/manifest-sam_" + size + ".json"));
   ASSERT_TRUE(m.contains("keys"));
   std::map<std::string, std::vector<int64_t>> want;
   for (const auto& [k, v] : m["keys"].items()) {

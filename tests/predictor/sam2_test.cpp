@@ -27,37 +27,9 @@ using nlohmann::json;
 
 const char* kTiny = "sam2.1/sam2.1_tiny_r256_e32_d128";
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << "cannot open " << path;
-  json j;
-  f >> j;
-  return j;
-}
-
 std::map<std::string, std::pair<double, double>>& margins() {  // kind -> (worst err/tol, err)
   static std::map<std::string, std::pair<double, double>> m;
   return m;
-}
-
-torch::Tensor to_tensor(const json& j, torch::ScalarType dtype = torch::kFloat) {
-  std::vector<int64_t> shape;
-  const json* cur = &j;
-  while (cur->is_array()) {
-    shape.push_back(static_cast<int64_t>(cur->size()));
-    if (cur->empty()) break;
-    cur = &(*cur)[0];
-  }
-  std::vector<double> flat;
-  std::function<void(const json&)> walk = [&](const json& x) {
-    if (x.is_array()) {
-      for (const auto& e : x) walk(e);
-    } else {
-      flat.push_back(x.get<double>());
-    }
-  };
-  walk(j);
-  return torch::tensor(flat, torch::kDouble).reshape(shape).to(dtype);
 }
 
 struct Fixture {
@@ -73,7 +45,7 @@ Fixture& fx() {
   if (!f) {
     f = std::make_unique<Fixture>();
     f->dir = test::fixture_path(kTiny);
-    f->cases = read_json(f->dir + "/cases.json");
+    f->cases = test::read_json(f->dir + "/cases.json");
     f->expected = load_safetensors(f->dir + "/expected.safetensors");
     ModelOptions opt;
     opt.num_threads = 2;
@@ -117,9 +89,9 @@ PredictArgs args_from(const json& a, const std::string& sfx = "", int idx = -1) 
     return v;
   };
   PredictArgs p;
-  if (!get("point_coords").is_null()) p.point_coords = to_tensor(get("point_coords"));
-  if (!get("point_labels").is_null()) p.point_labels = to_tensor(get("point_labels"), torch::kLong);
-  if (!get("box").is_null()) p.box = to_tensor(get("box"));
+  if (!get("point_coords").is_null()) p.point_coords = test::json_to_tensor(get("point_coords"));
+  if (!get("point_labels").is_null()) p.point_labels = test::json_to_tensor(get("point_labels"), torch::kLong);
+  if (!get("box").is_null()) p.box = test::json_to_tensor(get("box"));
   if (a.contains("mask_input") && a["mask_input"].is_object()) {
     p.mask_input = expected(a["mask_input"]["tensor"].get<std::string>());
   }
@@ -413,7 +385,7 @@ TEST(Sam2ParityTest, HoleFillingDistinguishesTheLikelyBugs) {
 // Config, manifests, loading.
 
 TEST(Sam2ConfigTest, FixtureConfigJsonLoads) {
-  auto j = read_json(test::fixture_path(std::string(kTiny) + "/config.json"));
+  auto j = test::read_json(test::fixture_path(std::string(kTiny) + "/config.json"));
   auto cfg = ModelConfig::from_json_file(test::fixture_path(std::string(kTiny) + "/config.json"));
   const auto& a = j["architecture"];
   EXPECT_EQ(cfg.family, "sam2.1");
@@ -456,7 +428,7 @@ class Sam2ManifestTest : public ::testing::TestWithParam<std::pair<std::string, 
 
 TEST_P(Sam2ManifestTest, DefaultConfigBuildsExactlyTheImagePathKeys) {
   auto [variant, size] = GetParam();
-  auto m = read_json(test::fixture_path("sam2.1/manifest-" + variant + ".json"));
+  auto m = test::read_json(test::fixture_path("sam2.1/manifest-" + variant + ".json"));
   auto cfg = ModelConfig::sam2_1(size);
   EXPECT_EQ(cfg.name, variant);
   // the architecture block of the manifest agrees with the config
@@ -502,7 +474,7 @@ TEST_P(Sam2ManifestTest, DefaultConfigBuildsExactlyTheImagePathKeys) {
 
 TEST_P(Sam2ManifestTest, DetectionFromShapesPicksFamilyAndSize) {
   auto [variant, size] = GetParam();
-  auto m = read_json(test::fixture_path("sam2.1/manifest-" + variant + ".json"));
+  auto m = test::read_json(test::fixture_path("sam2.1/manifest-" + variant + ".json"));
   StateDict sd;
   for (const auto& [k, v] : m["keys"].items()) {
     sd[k] = torch::zeros({1}).expand(v["shape"].get<std::vector<int64_t>>());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -82,6 +83,34 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  EXPECT_TRUE(f.good()) << "cannot open " << path;
+  nlohmann::json j;
+  if (f) f >> j;
+  return j;
+}
+
+torch::Tensor json_to_tensor(const nlohmann::json& j, torch::ScalarType dtype) {
+  std::vector<int64_t> shape;
+  const nlohmann::json* cur = &j;
+  while (cur->is_array()) {
+    shape.push_back(static_cast<int64_t>(cur->size()));
+    if (cur->empty()) break;
+    cur = &(*cur)[0];
+  }
+  std::vector<double> flat;
+  std::function<void(const nlohmann::json&)> walk = [&](const nlohmann::json& x) {
+    if (x.is_array()) {
+      for (const auto& e : x) walk(e);
+    } else {
+      flat.push_back(x.get<double>());
+    }
+  };
+  walk(j);
+  return torch::tensor(flat, torch::kDouble).reshape(shape).to(dtype);
 }
 
 }  // namespace sam3::test

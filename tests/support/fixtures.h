@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <string>
 
@@ -25,6 +26,11 @@ torch::Tensor unpack_bits(const torch::Tensor& packed_u8, at::IntArrayRef shape)
 
 // max |a - b| as double (shapes must match; fails the test otherwise).
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
+
+// A JSON file (fails the calling test if it cannot be opened).
+nlohmann::json read_json(const std::string& path);
+// Numbers, possibly nested lists -> tensor of the nested shape (cases.json).
+torch::Tensor json_to_tensor(const nlohmann::json& j, torch::ScalarType dtype = torch::kFloat);
 
 // Writes bytes to a file.
 void write_file(const std::string& path, const std::string& bytes);

@@ -119,4 +119,18 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
   return torch::cat(outs, -2);
 }
 
+torch::Tensor hypernetwork_masks(const torch::nn::ModuleList& mlps,
+                                 const torch::Tensor& mask_tokens_out,
+                                 const torch::Tensor& upscaled) {
+  std::vector<torch::Tensor> hyper;
+  for (size_t i = 0; i < mlps->size(); ++i) {
+    hyper.push_back(
+        mlps->ptr(i)->as<MLP>()->forward(mask_tokens_out.select(1, static_cast<int64_t>(i))));
+  }
+  auto hyper_in = torch::stack(hyper, 1);
+  const int64_t b = upscaled.size(0), uc = upscaled.size(1);
+  const int64_t uh = upscaled.size(2), uw = upscaled.size(3);
+  return torch::matmul(hyper_in, upscaled.reshape({b, uc, uh * uw})).reshape({b, -1, uh, uw});
+}
+
 }  // namespace sam3::modeling

@@ -12,6 +12,13 @@ torch::Tensor layer_norm_fp32(const torch::Tensor& x, const torch::nn::LayerNorm
 
 // Softmax over `dim` in float32, result in x's dtype.
 torch::Tensor softmax_fp32(const torch::Tensor& x, int64_t dim);
+// The mask decoders' last step: one hypernetwork MLP per mask token maps the
+// token to weights over the up-scaled embedding's channels.
+// mask_tokens_out: B x T x C; upscaled: B x C' x h x w -> B x T x h x w.
+torch::Tensor hypernetwork_masks(const torch::nn::ModuleList& mlps,
+                                 const torch::Tensor& mask_tokens_out,
+                                 const torch::Tensor& upscaled);
+
 // Scaled dot-product attention, no mask / dropout; q, k, v: N x h x L x hd.
 // CPU fp32: softmax in fp32 over query chunks of at most ~64 MiB of scores
 // (long sequences never materialise the whole score matrix); GPU / half

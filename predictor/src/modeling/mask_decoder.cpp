@@ -87,14 +87,7 @@ DecoderOutput MaskDecoderImpl::forward(const torch::Tensor& image_embeddings,
     upscaled = torch::gelu(conv_transpose(dc2, upscaled) + feat_s0);
   }
 
-  std::vector<torch::Tensor> hyper;
-  for (int64_t i = 0; i < num_mask_tokens_; ++i) {
-    hyper.push_back(
-        output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
-  }
-  auto hyper_in = torch::stack(hyper, 1);
-  const int64_t uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
-  auto masks = torch::matmul(hyper_in, upscaled.reshape({b, uc, uh * uw})).reshape({b, -1, uh, uw});
+  auto masks = hypernetwork_masks(output_hypernetworks_mlps, mask_tokens_out, upscaled);
   auto iou_pred = iou_prediction_head->forward(iou_token_out);
 
   DecoderOutput out;

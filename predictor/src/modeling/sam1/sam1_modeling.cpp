@@ -267,13 +267,7 @@ Sam1DecoderOutput Sam1MaskDecoderImpl::forward(const torch::Tensor& image_embedd
   auto up = torch::gelu(output_upscaling[1]->as<LayerNorm2d>()->forward(conv_transpose(dc1, src)));
   up = torch::gelu(conv_transpose(dc2, up));
 
-  std::vector<torch::Tensor> hyper;
-  for (int64_t i = 0; i < num_mask_tokens_; ++i) {
-    hyper.push_back(output_hypernetworks_mlps[i]->as<MLP>()->forward(mask_tokens_out.select(1, i)));
-  }
-  auto hyper_in = torch::stack(hyper, 1);
-  const int64_t uc = up.size(1), uh = up.size(2), uw = up.size(3);
-  auto masks = torch::matmul(hyper_in, up.reshape({b, uc, uh * uw})).reshape({b, -1, uh, uw});
+  auto masks = hypernetwork_masks(output_hypernetworks_mlps, mask_tokens_out, up);
   auto iou_pred = iou_prediction_head->forward(iou_token_out);
 
   Sam1DecoderOutput out;
