@@ -199,7 +199,7 @@ GType sam3_prompt_source_flags_get_type () {
 // Property values: written by set_property on any thread under the object
 // lock, copied once per buffer by the streaming thread.
 struct Settings {
-  std::string model_file;
+  std::string model_file = sam3::default_model_path ();  // the bundled model
   std::string model_config;
   int device = DEVICE_AUTO;
   int cuda_device_id = 0;
@@ -509,7 +509,9 @@ static void set_property_impl (GObject *object, guint prop_id, const GValue *val
   Settings &s = *self->settings;
   switch (prop_id) {
     case PROP_MODEL_FILE:
-      s.model_file = g_value_get_string (value) ? g_value_get_string (value) : "";
+      // NULL restores the default (the bundled model)
+      s.model_file = g_value_get_string (value) ? g_value_get_string (value)
+                                                : sam3::default_model_path ();
       break;
     case PROP_MODEL_CONFIG:
       s.model_config = g_value_get_string (value) ? g_value_get_string (value) : "";
@@ -632,8 +634,14 @@ static gboolean gst_sam3_segment_start (GstBaseTransform *trans) {
     return FALSE;
   }
   if (!g_file_test (s.model_file.c_str (), G_FILE_TEST_IS_REGULAR)) {
+    std::string where;
+    if (s.model_file == sam3::default_model_path ()) {
+      where = " (the bundled default model; looked in:";
+      for (const auto &c : sam3::default_model_candidates ()) where += " " + c;
+      where += ")";
+    }
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("Model file not found"),
-        ("model-file '%s' does not exist", s.model_file.c_str ()));
+        ("model-file '%s' does not exist%s", s.model_file.c_str (), where.c_str ()));
     return FALSE;
   }
   try {
@@ -1615,10 +1623,14 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
                                                GST_PARAM_MUTABLE_READY);
   const auto playing = static_cast<GParamFlags> (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                                                  GST_PARAM_MUTABLE_PLAYING);
+  // the default is resolved once: installed copy, else the source tree's
+  static const std::string default_model = sam3::default_model_path ();
   g_object_class_install_property (gobject_class, PROP_MODEL_FILE,
       g_param_spec_string ("model-file", "Model file",
-          "SAM 3 checkpoint: the official sam3.pt or a .safetensors with its key names "
-          "(loaded when the element starts)", nullptr, ready));
+          "Checkpoint (loaded when the element starts): the official sam3.pt, a SAM 2.1 .pt, "
+          "a SAM 1 .pth or a .safetensors with their key names. Default: the bundled small "
+          "SAM 3 model trained on synthetic scenes (docs/training.md); NULL restores it",
+          default_model.c_str (), ready));
   g_object_class_install_property (gobject_class, PROP_MODEL_CONFIG,
       g_param_spec_string ("model-config", "Model config",
           "Optional JSON configuration (official argument names); empty = derive from the "

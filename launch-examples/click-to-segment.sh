@@ -13,8 +13,9 @@
 # Run (needs a display):
 #   launch-examples/click-to-segment.sh [image.png]
 # Default image: ../shared/fixtures/sam3/tiny-a/img0.png.
-# Environment: SAM3_MODEL (default ../shared/fixtures/sam3/tiny-a/checkpoint.pt,
-#   a random-weight test model), SAM3_BUILD_DIR (default build),
+# Environment: SAM3_MODEL (default: sam3segment's default model-file,
+#   the bundled model trained on synthetic scenes, docs/training.md),
+#   SAM3_BUILD_DIR (default build),
 #   SAM3_SINK (default autovideosink; e.g. "fakesink" to run without a display),
 #   SAM3_NUM_BUFFERS (default -1 = until the window is closed; e.g. 10 to stop).
 # `click-to-segment.sh --print-pipeline [image.png]` prints the pipeline
@@ -23,7 +24,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
-model=$(abs "${SAM3_MODEL:-../shared/fixtures/sam3/tiny-a/checkpoint.pt}")
 build=$(abs "${SAM3_BUILD_DIR:-build}")
 export GST_PLUGIN_PATH=$build/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # docs/elements.md, CPU threads
@@ -39,7 +39,7 @@ tok() { for a; do run+=("$a"); desc+=("$a"); done; }
 val() { run+=("$1=$2"); desc+=("$1=\"$2\""); }
 tok filesrc; val location "$image"; tok ! pngdec ! videoconvert !
 tok imagefreeze "num-buffers=${SAM3_NUM_BUFFERS:--1}" ! video/x-raw,framerate=30/1 !
-tok sam3segment; val model-file "$model"; tok prompt-source=property+roi-meta+navigation+signal !
+tok sam3segment; [ -z "${SAM3_MODEL:-}" ] || val model-file "$(abs "$SAM3_MODEL")"; tok prompt-source=property+roi-meta+navigation+signal !
 tok sam3overlay draw-boxes=true draw-labels=true ! videoconvert !
 read -ra sink <<< "${SAM3_SINK:-autovideosink}"
 tok "${sink[@]}"

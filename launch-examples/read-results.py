@@ -15,8 +15,8 @@ gst-plugin/meta/gstsam3maskmeta.h). The pipeline segments a still image
 Run (system python3 with python3-gi and gir1.2-gstreamer-1.0, not a venv):
     /usr/bin/python3 launch-examples/read-results.py [--image IMG.png]
         [--num-buffers N] [--boxes "<<x0,y0,x1,y1>>"] [--points "<<x,y,1>>"]
-Environment: SAM3_MODEL (default ../shared/fixtures/sam3/tiny-a/checkpoint.pt,
-a random-weight test model), SAM3_BUILD_DIR (default build).
+Environment: SAM3_MODEL (default: sam3segment's default model-file, the bundled
+model trained on synthetic scenes), SAM3_BUILD_DIR (default build).
 Exit status 0 when the pipeline ran to EOS, 1 on an error message.
 """
 import argparse
@@ -47,8 +47,9 @@ from gi.repository import Gst  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=abs_path(os.environ.get(
-        "SAM3_MODEL", "../shared/fixtures/sam3/tiny-a/checkpoint.pt")))
+    model = os.environ.get("SAM3_MODEL")
+    ap.add_argument("--model", default=abs_path(model) if model else None,
+                    help="checkpoint (default: the element's bundled model)")
     ap.add_argument("--image", default=abs_path("../shared/fixtures/sam3/tiny-a/img0.png"))
     ap.add_argument("--num-buffers", type=int, default=3)
     ap.add_argument("--boxes", default="<<264,54,408,162>>")
@@ -62,7 +63,8 @@ def main():
     pipe.get_by_name("src").set_property("location", args.image)
     pipe.get_by_name("freeze").set_property("num-buffers", args.num_buffers)
     seg = pipe.get_by_name("seg")
-    seg.set_property("model-file", args.model)
+    if args.model:
+        seg.set_property("model-file", args.model)
     # boxes / points are GstValueArray properties: set them from their string form
     Gst.util_set_object_arg(seg, "boxes", args.boxes)
     Gst.util_set_object_arg(seg, "points", args.points)

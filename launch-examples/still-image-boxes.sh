@@ -10,14 +10,15 @@
 #   launch-examples/still-image-boxes.sh [input.png [output.png]]
 # Defaults: input ../shared/fixtures/sam3/tiny-a/img0.png (480x360),
 #           output sam3-out/still-image-boxes.png.
-# Environment: SAM3_MODEL (default ../shared/fixtures/sam3/tiny-a/checkpoint.pt,
-#   a random-weight test model: masks are not meaningful, the pipeline is real),
+# Environment: SAM3_MODEL (default: sam3segment's default model-file, the
+#   bundled model trained on synthetic scenes, docs/training.md),
 #   SAM3_BUILD_DIR (default build), SAM3_BOXES (default <<264,54,408,162>>),
 #   SAM3_POINTS (default <<144,126,1>>), SAM3_NUM_BUFFERS (default 5).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
-model=$(abs "${SAM3_MODEL:-../shared/fixtures/sam3/tiny-a/checkpoint.pt}")
+model_prop=()   # empty: the element's default model
+[ -z "${SAM3_MODEL:-}" ] || model_prop=("model-file=$(abs "$SAM3_MODEL")")
 build=$(abs "${SAM3_BUILD_DIR:-build}")
 export GST_PLUGIN_PATH=$build/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # docs/elements.md, CPU threads
@@ -29,7 +30,7 @@ mkdir -p "$(dirname "$output")"
 gst-launch-1.0 -q \
   filesrc location="$input" ! pngdec ! videoconvert ! \
   imagefreeze num-buffers="${SAM3_NUM_BUFFERS:-5}" ! \
-  sam3segment model-file="$model" \
+  sam3segment "${model_prop[@]}" \
     boxes="${SAM3_BOXES:-<<264,54,408,162>>}" points="${SAM3_POINTS:-<<144,126,1>>}" ! \
   sam3overlay draw-boxes=true draw-labels=true ! videoconvert ! \
   pngenc snapshot=true ! filesink location="$output"

@@ -11,15 +11,16 @@
 #   launch-examples/video-to-mp4.sh [input-video [output.mp4]]
 # Default output: sam3-out/video-to-mp4.mp4. Needs gstreamer1.0-plugins-ugly
 # (x264enc) and, to decode H.264 input, gstreamer1.0-libav (scripts/setup.sh).
-# Environment: SAM3_MODEL (default ../shared/fixtures/sam3/tiny-a/checkpoint.pt,
-#   a random-weight test model), SAM3_BUILD_DIR (default build),
+# Environment: SAM3_MODEL (default: sam3segment's default model-file,
+#   the bundled model trained on synthetic scenes, docs/training.md), SAM3_BUILD_DIR (default build),
 #   SAM3_BOXES (default <<40,40,200,180>>), SAM3_POINTS (default <<240,60,1>>):
 #   input-frame pixels, must lie inside the frame; SAM3_NUM_BUFFERS (default 60,
 #   generated clip only), SAM3_BATCH_SIZE (default 1: frames per encoder call).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 abs() { case $1 in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
-model=$(abs "${SAM3_MODEL:-../shared/fixtures/sam3/tiny-a/checkpoint.pt}")
+model_prop=()   # empty: the element's default model
+[ -z "${SAM3_MODEL:-}" ] || model_prop=("model-file=$(abs "$SAM3_MODEL")")
 build=$(abs "${SAM3_BUILD_DIR:-build}")
 export GST_PLUGIN_PATH=$build/gst-plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # docs/elements.md, CPU threads
@@ -38,7 +39,7 @@ fi
 
 gst-launch-1.0 -q \
   filesrc location="$input" ! decodebin ! videoconvert ! \
-  sam3segment model-file="$model" batch-size="${SAM3_BATCH_SIZE:-1}" \
+  sam3segment "${model_prop[@]}" batch-size="${SAM3_BATCH_SIZE:-1}" \
     boxes="${SAM3_BOXES:-<<40,40,200,180>>}" points="${SAM3_POINTS:-<<240,60,1>>}" ! \
   sam3overlay draw-boxes=true draw-labels=true ! videoconvert ! \
   x264enc speed-preset=ultrafast ! mp4mux ! filesink location="$output"

@@ -36,15 +36,17 @@ using ojson = nlohmann::ordered_json;  // keeps the written key order
 
 constexpr const char* kProg = "sam3-predict";
 
-constexpr const char* kUsage = R"(Usage: sam3-predict --checkpoint FILE INPUT... [PROMPT] [OPTIONS]
+constexpr const char* kUsage = R"(Usage: sam3-predict [--checkpoint FILE] INPUT... [PROMPT] [OPTIONS]
 
 Runs SAM 3's interactive image predictor (point / box / mask prompts) on one or
 many images and writes binary masks (PNG), scores (JSON) and, on request, the
 raw outputs (safetensors).
 
 Model
-  --checkpoint FILE       sam3.pt (or any .pt/.pth/.safetensors with its key
-                          names); required.
+  --checkpoint FILE       sam3.pt, a SAM 2.1 .pt, a SAM 1 .pth, or a
+                          .safetensors with their key names. Default: the
+                          bundled small SAM 3 model trained on synthetic
+                          scenes (docs/training.md).
   --config FILE.json      model configuration (default: derived from the
                           checkpoint's tensor shapes).
   --device DEV            cpu (default), cuda or cuda:N.
@@ -147,7 +149,7 @@ class RunError : public std::runtime_error {
 // Command line.
 
 struct Options {
-  std::string checkpoint;
+  std::string checkpoint = sam3::default_model_path();
   std::string config;
   std::string device = "cpu";
   std::string precision = "fp32";
@@ -945,10 +947,15 @@ double ms_since(Clock::time_point t0) {
 // Main flow.
 
 void check_model_files(const Options& o) {
-  if (o.checkpoint.empty()) throw UsageError("--checkpoint FILE is required (see --help)");
   std::error_code ec;
   if (!fs::is_regular_file(o.checkpoint, ec)) {
-    throw UsageError("checkpoint not found: " + o.checkpoint);
+    std::string where;
+    if (o.checkpoint == sam3::default_model_path()) {
+      where = " (the bundled default model; looked in:";
+      for (const auto& c : sam3::default_model_candidates()) where += " " + c;
+      where += ")";
+    }
+    throw UsageError("checkpoint not found: " + o.checkpoint + where);
   }
   if (!o.config.empty() && !fs::is_regular_file(o.config, ec)) {
     throw UsageError("config not found: " + o.config);

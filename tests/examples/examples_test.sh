@@ -5,6 +5,8 @@
 #   video-to-mp4  video-to-mp4.sh (generated clip) -> MP4 with every frame, overlay drawn
 #   click-script  click-to-segment.sh with fakesink and 5 buffers -> exits 0 at EOS
 #   read-results  read-results.py -> num-objects per frame = number of prompts
+#   synthetic-demo  sam3-synthetic-demo with the bundled model -> MP4 with every
+#                 frame, PNG snapshot, mean IoU vs ground truth >= SAM3_DEMO_MIN_IOU
 # Environment (meson): SAM3_SOURCE_DIR, SAM3_BUILD_DIR, SAM3_MODEL,
 # SAM3_FIXTURES_DIR, GST_PLUGIN_PATH_1_0, GST_REGISTRY.
 set -euo pipefail
@@ -30,6 +32,12 @@ video-to-mp4)
   /usr/bin/python3 "$here/check_media.py" video "$work/ball.mp4" 12 320 240
   /usr/bin/python3 "$here/check_media.py" video "$work/out.mp4" 12 320 240 \
     --differs-from "$work/ball.mp4"
+  ;;
+synthetic-demo)
+  "${SAM3_BUILD_DIR:?}/launch-examples/sam3-synthetic-demo" --frames 12 --size 320x240 \
+    --out "$work" --min-iou "${SAM3_DEMO_MIN_IOU:?}"
+  /usr/bin/python3 "$here/check_media.py" video "$work/synthetic-demo.mp4" 12 320 240
+  [ -s "$work/synthetic-demo.png" ] || fail "no snapshot"
   ;;
 click-script)
   out=$(SAM3_SINK=fakesink SAM3_NUM_BUFFERS=5 "$ex/click-to-segment.sh" "$img" 2>&1) ||

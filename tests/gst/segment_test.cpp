@@ -7,6 +7,8 @@
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <opencv2/imgproc.hpp>
 #include <sam3/sam3.h>
 
@@ -383,6 +385,45 @@ TEST (Sam3SegmentTest, MissingModelFailsCleanly) {
   }
   gst_object_unref (bus);
   gst_object_unref (pipe);
+}
+
+// Without model-file the element runs the bundled default model: the
+// property's default is sam3::default_model_path(), NULL restores it, and the
+// element starts on it and attaches a mask (its quality is checked by the
+// training and examples suites).
+TEST (Sam3SegmentTest, DefaultModelIsTheBundledModel) {
+  GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
+  ASSERT_NE (seg, nullptr);
+  gchar *path = nullptr;
+  g_object_get (seg, "model-file", &path, nullptr);
+  ASSERT_NE (path, nullptr);
+  EXPECT_EQ (std::string (path), sam3::default_model_path ());
+  EXPECT_TRUE (g_file_test (path, G_FILE_TEST_IS_REGULAR)) << path;
+  g_free (path);
+  g_object_set (seg, "model-file", "/elsewhere.pt", nullptr);
+  g_object_set (seg, "model-file", nullptr, nullptr);
+  g_object_get (seg, "model-file", &path, nullptr);
+  EXPECT_EQ (std::string (path), sam3::default_model_path ());
+  g_free (path);
+  gst_object_unref (seg);
+
+  GstHarness *h = gst_harness_new_parse ("sam3segment boxes=<<40,30,200,180>>");
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=320,height=240,framerate=30/1");
+  GstBuffer *in = gst_harness_create_buffer (h, 320 * 240 * 3);
+  // a white rectangle on black inside the box: the trained model segments it
+  GstMapInfo map;
+  ASSERT_TRUE (gst_buffer_map (in, &map, GST_MAP_WRITE));
+  memset (map.data, 0, map.size);
+  for (int y = 50; y < 160; ++y)
+    memset (map.data + (y * 320 + 60) * 3, 255, (180 - 60) * 3);
+  gst_buffer_unmap (in, &map);
+  GstBuffer *out = gst_harness_push_and_pull (h, in);
+  ASSERT_NE (out, nullptr);
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (meta, nullptr);
+  EXPECT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 1u);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sam3/default_model.h>
 
 #include <filesystem>
 #include <map>
@@ -242,16 +243,20 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 
 // Runs sam3-predict with the model, `args`, an output folder and --save-raw;
 // returns the raw tensors (empty on failure, which is reported).
-sam3::StateDict run_raw(const std::vector<std::string>& args, const std::string& out_dir) {
+// Runs the CLI with exactly these arguments (plus the output options).
+sam3::StateDict run_raw_with(const std::vector<std::string>& args, const std::string& out_dir) {
   const std::string raw_path = out_dir + "/raw.safetensors";
-  ToolResult r = run_predict(
-      concat(concat(model_args(), args), {"--output-dir", out_dir, "--save-raw", raw_path}));
+  ToolResult r = run_predict(concat(args, {"--output-dir", out_dir, "--save-raw", raw_path}));
   EXPECT_TRUE(r.exited && r.code == 0) << describe(r);
   if (!fs::exists(raw_path)) {
     ADD_FAILURE() << "no raw output " << raw_path;
     return {};
   }
   return sam3::load_safetensors(raw_path);
+}
+
+sam3::StateDict run_raw(const std::vector<std::string>& args, const std::string& out_dir) {
+  return run_raw_with(concat(model_args(), args), out_dir);
 }
 
 // ---------------------------------------------------------------------------
@@ -471,6 +476,28 @@ TEST(CliInputs, ProgressAndSummaryOnStderr) {
   fs::remove_all(dir);
 }
 
+// Without --checkpoint the CLI runs the bundled default model
+// (models/sam3-synth-small.safetensors): same output as naming it.
+TEST(CliInputs, DefaultCheckpointIsTheBundledModel) {
+  const std::string dir = temp_dir();
+  const std::string bundled = sam3::default_model_path();
+  ASSERT_TRUE(fs::is_regular_file(bundled)) << bundled;
+  sam3::StateDict a = run_raw_with({"--image", image_path(0), "--box", "40,30,200,180"},
+                                   dir + "/default");
+  sam3::StateDict b = run_raw_with(
+      {"--checkpoint", bundled, "--image", image_path(0), "--box", "40,30,200,180"},
+      dir + "/named");
+  ASSERT_TRUE(a.count("masks") && b.count("masks"));
+  EXPECT_TRUE(torch::equal(a.at("masks"), b.at("masks")));
+  EXPECT_TRUE(torch::equal(a.at("iou_predictions"), b.at("iou_predictions")));
+  // a readable error names where the default was looked for
+  ToolResult r = run_predict({"--checkpoint", dir + "/missing.safetensors", "--image",
+                              image_path(0), "--box", "40,30,200,180"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("missing.safetensors"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
 TEST(CliInputs, Help) {
   ToolResult r = run_predict({"--help"});
   EXPECT_EQ(r.code, 0) << describe(r);
@@ -547,7 +574,6 @@ INSTANTIATE_TEST_SUITE_P(
                  {"--checkpoint", "{DIR}/no-such-ckpt.pt", "--image", kImage0},
                  "",
                  "no-such-ckpt.pt"},
-        BadInput{"no_checkpoint_option", {"--image", kImage0}, "", "--checkpoint"},
         BadInput{"corrupt_checkpoint",
                  {"--checkpoint", "{DIR}/notes.png", "--image", kImage0},
                  "",
