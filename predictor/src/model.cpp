@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <torch/version.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -216,13 +218,44 @@ const char* precision_name(Precision p) {
 Model::Model(std::unique_ptr<detail::ModelImpl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
+// The architecture a safetensors file names in its "config" metadata entry
+// (sam3-train writes one: the synthetic default model's decoder head count,
+// for one, cannot be derived from shapes). Reads the header only; empty when
+// the file is not safetensors or has no such entry.
+static std::string safetensors_config_metadata(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char len_bytes[8];
+  if (!f.read(reinterpret_cast<char*>(len_bytes), 8)) return {};
+  uint64_t len = 0;
+  for (int i = 7; i >= 0; --i) len = (len << 8) | len_bytes[i];
+  if (len < 2 || len > (100u << 20)) return {};
+  std::string header(len, '\0');
+  if (!f.read(header.data(), static_cast<std::streamsize>(len)) || header[0] != '{') return {};
+  const auto j = nlohmann::json::parse(header, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("__metadata__")) return {};
+  const auto& m = j.at("__metadata__");
+  if (!m.is_object() || !m.contains("config") || !m.at("config").is_string()) return {};
+  return m.at("config").get<std::string>();
+}
+
 std::shared_ptr<const Model> Model::load(const std::string& checkpoint_path,
                                          const ModelOptions& options) {
   StateDict sd = load_state_dict(checkpoint_path);
   if (is_sam1_state_dict(sd)) return load_sam1_model(sd, options, checkpoint_path);
   ModelConfig cfg;
+  const std::string embedded =
+      options.config_path.empty() ? safetensors_config_metadata(checkpoint_path) : std::string();
   if (!options.config_path.empty()) {
     cfg = ModelConfig::from_json_file(options.config_path);
+  } else if (!embedded.empty()) {
+    const auto j = nlohmann::json::parse(embedded, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded())
+      throw CheckpointError(checkpoint_path + ": its \"config\" metadata is not valid JSON");
+    try {
+      cfg = ModelConfig::from_json(j);
+    } catch (const ConfigError& e) {
+      throw CheckpointError(checkpoint_path + ": its \"config\" metadata: " + e.what());
+    }
   } else {
     try {
       cfg = ModelConfig::from_state_dict(sd);

@@ -55,6 +55,37 @@ TEST_P(FixtureConfigTest, JsonRoundTrip) {
 INSTANTIATE_TEST_SUITE_P(Sam3Fixtures, FixtureConfigTest, ::testing::Values("tiny-a", "tiny-b"),
                          [](const auto& info) { return info.param == "tiny-a" ? "tiny_a" : "tiny_b"; });
 
+// A safetensors file's "config" metadata entry (written by sam3-train) is the
+// architecture the loader builds: the decoder's head count is not in the
+// shapes. An explicit config path still wins; bad metadata is a CheckpointError.
+TEST(ConfigTest, SafetensorsConfigMetadataIsUsed) {
+  auto cfg = ModelConfig::from_json_file(test::fixture_path("sam3/tiny-a/config.json"));
+  ASSERT_NE(cfg.mask_decoder.num_heads, 2);
+  cfg.mask_decoder.num_heads = 2;
+  auto model = Model::random(cfg, ModelOptions{}, 3);
+  const std::string dir = ::testing::TempDir();
+  const std::string with = dir + "/with_config.safetensors", without = dir + "/plain.safetensors",
+                    bad = dir + "/bad_config.safetensors";
+  save_safetensors(with, model->state_dict(), {{"config", cfg.to_json().dump()}});
+  save_safetensors(without, model->state_dict());
+  save_safetensors(bad, model->state_dict(), {{"config", "{\"image_size\": "}});
+
+  EXPECT_EQ(Model::load(with)->config().mask_decoder.num_heads, 2);
+  EXPECT_EQ(arch(Model::load(with)->config()).dump(), arch(cfg).dump());
+  // from the shapes alone: the official head count
+  EXPECT_EQ(Model::load(without)->config().mask_decoder.num_heads, 8);
+  ModelOptions explicit_cfg;
+  explicit_cfg.config_path = test::fixture_path("sam3/tiny-a/config.json");
+  EXPECT_EQ(Model::load(with, explicit_cfg)->config().mask_decoder.num_heads, 8);
+  try {
+    Model::load(bad);
+    ADD_FAILURE() << "bad config metadata accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_config.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("\"config\" metadata"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ConfigTest, DefaultsAreTheOfficialFullSizeModel) {
   ModelConfig c;
   c.validate();

@@ -8,7 +8,7 @@ build=${1:?build dir} src=${2:?source dir} work=${3:?work dir}
 rm -rf "$work" && mkdir -p "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 train="$build/training/sam3-train --config $src/training/sam3-synth.json --images 1 --objects 2
-  --threads 2 --log-every 2 --warmup 2 --resume $work/ckpt --checkpoint-every 2"
+  --threads 2 --log-every 2 --warmup 2 --locate-steps 2 --hr-warmup 3 --resume $work/ckpt --checkpoint-every 2"
 # 4 steps with a checkpoint at step 2, then the same run resumed from step 2 to 4
 $train --steps 4 --out "$work/full.safetensors" | tee "$work/log1"
 grep -q "step     4/4" "$work/log1" || fail "no progress line for step 4"
@@ -42,6 +42,6 @@ if "$build/training/sam3-train" --config "$work/none.json" --steps 1 2>"$work/er
   fail "missing config accepted"
 fi
 grep -q "none.json" "$work/err" || fail "missing config not named: $(cat "$work/err")"
-# the trained file loads (config derived from its shapes) and runs
+# the trained file loads (config from its metadata) and runs
 "$build/training/sam3-eval" --model "$work/resumed.safetensors" --scenes 1 --threads 2
 echo "OK"
