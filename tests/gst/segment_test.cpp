@@ -421,7 +421,14 @@ TEST (Sam3SegmentTest, DefaultModelIsTheBundledModel) {
   ASSERT_NE (out, nullptr);
   GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
   ASSERT_NE (meta, nullptr);
-  EXPECT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 1u);
+  ASSERT_EQ (gst_sam3_mask_meta_get_n_objects (meta), 1u);
+  // the mask's box is the rectangle's (60,50)-(180,160), within the coarse
+  // edges of the small model
+  const GstSam3MaskObject *obj = gst_sam3_mask_meta_get_object (meta, 0);
+  EXPECT_NEAR (obj->x, 60, 8);
+  EXPECT_NEAR (obj->y, 50, 8);
+  EXPECT_NEAR (obj->x + (gint) obj->width, 180, 8);
+  EXPECT_NEAR (obj->y + (gint) obj->height, 160, 8);
   gst_buffer_unref (out);
   gst_harness_teardown (h);
 }
