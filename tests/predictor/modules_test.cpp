@@ -7,6 +7,7 @@
 
 #include "fixtures.h"
 #include "model_impl.h"
+#include "modeling/common.h"
 #include "modeling/rope.h"
 #include "modeling/vitdet.h"
 #include "sam3/sam3.h"
@@ -86,6 +87,19 @@ TEST_P(FixtureModulesTest, Bf16IsCloseToFp32) {
 
 INSTANTIATE_TEST_SUITE_P(Sam3Fixtures, FixtureModulesTest, ::testing::Values("tiny-a", "tiny-b"),
                          [](const auto& info) { return info.param == "tiny-a" ? "tiny_a" : "tiny_b"; });
+
+// attention() splits long query sequences into chunks of <= 2M scores
+// (global blocks at R = 1024): the chunked result equals the unchunked formula.
+TEST(AttentionTest, ChunkedEqualsDirect) {
+  torch::manual_seed(0);
+  auto q = torch::randn({1, 2, 2500, 16}), k = torch::randn({1, 2, 1100, 16}),
+       v = torch::randn({1, 2, 1100, 16});  // 2 x 1100 scores per query -> 3 chunks
+  auto got = modeling::attention(q, k, v);
+  auto ref = torch::softmax(torch::matmul(q.to(torch::kDouble), k.to(torch::kDouble).transpose(-2, -1)) / 4.0, -1)
+                 .matmul(v.to(torch::kDouble));
+  ASSERT_EQ(got.sizes(), ref.sizes());
+  EXPECT_LT((got.to(torch::kDouble) - ref).abs().max().item<double>(), 1e-5);
+}
 
 TEST(WindowTest, PartitionWithPaddingRoundTrips) {
   auto x = torch::randn({2, 20, 20, 5});
