@@ -24,7 +24,9 @@ void expect_consistent(const synth::Scene& s) {
     ASSERT_EQ(o.mask.type(), CV_8U);
     EXPECT_EQ(cv::countNonZero(o.mask), o.area);
     EXPECT_LE(o.area, o.full_area);
-    if (o.area > 0) EXPECT_EQ(o.box, cv::boundingRect(o.mask)) << o.kind;
+    if (o.area > 0) {
+      EXPECT_EQ(o.box, cv::boundingRect(o.mask)) << o.kind;
+    }
     // visible masks never overlap
     EXPECT_EQ(cv::countNonZero(covered & o.mask), 0) << "object " << o.id;
     covered |= o.mask;
