@@ -258,10 +258,10 @@ struct Shard {
   std::vector<torch::Tensor> inputs;
   std::vector<Item> items;
   int n_terms = 0;                   // prompts x (1 + refinements)
+  uint64_t draw_seed = 0;            // of the corrective-point draws
   std::vector<torch::Tensor> grads;  // per parameter (undefined: unused)
   double loss = 0;                   // this shard's share of the step's loss
   Stats st;
-  std::string error;
 };
 
 // Runs fn(0..W-1), worker 0 on the calling thread, the others on new threads
@@ -271,7 +271,7 @@ void run_workers(int W, int tpw, Fn fn) {
   std::vector<std::string> errors(static_cast<size_t>(W));
   auto guarded = [&](int w) {
     try {
-      if (w > 0) at::set_num_threads(tpw);
+      if (w > 0) sam3::set_num_threads(tpw);
       fn(w);
     } catch (const std::exception& e) {
       errors[static_cast<size_t>(w)] = e.what();
@@ -286,15 +286,17 @@ void run_workers(int W, int tpw, Fn fn) {
 }
 
 // Scenes and prompts of worker w: the step's images b = w, w + W, ...; the
-// scene seeds do not depend on W, the prompt draws are seeded by (seed, step, w).
+// scene seeds do not depend on W, the prompt and corrective-point draws are
+// seeded by (seed, step, w).
 void make_shard(const StepContext& c, int step, int w, int W, Shard& sh) {
   const Args& a = c.a;
   const int64_t R = c.R, L = c.L;
   std::seed_seq sq{static_cast<uint64_t>(a.seed), static_cast<uint64_t>(step), static_cast<uint64_t>(w)};
   std::mt19937_64 g(sq);
+  sh.draw_seed = g();
+  // --data-cycle N: the same N steps of scenes over and over (overfitting check)
+  const int data_step = a.data_cycle > 0 ? step % a.data_cycle : step;
   for (int b = w; b < a.images; b += W) {
-    // --data-cycle N: the same N steps of scenes over and over (overfitting check)
-    const int data_step = a.data_cycle > 0 ? step % a.data_cycle : step;
     const uint64_t seed = 1000000ull + static_cast<uint64_t>(data_step) * a.images + b +
                           a.seed * 100000000ull;
     sam3::synth::SceneOptions so;
@@ -346,7 +348,7 @@ void make_shard(const StepContext& c, int step, int w, int W, Shard& sh) {
 
 // Forward and backward of one shard; loss terms are divided by the step's
 // total term count, so the shards' gradients sum to the whole step's.
-void forward_backward(const StepContext& c, const std::vector<torch::Tensor>& params, int step, int w,
+void forward_backward(const StepContext& c, const std::vector<torch::Tensor>& params, int step,
                       int total_terms, Shard& sh) {
   if (sh.items.empty()) return;
   const Args& a = c.a;
@@ -358,7 +360,7 @@ void forward_backward(const StepContext& c, const std::vector<torch::Tensor>& pa
   // whatever the threads' timing); the default one on CUDA (one worker)
   c10::optional<at::Generator> gen;
   if (dev.is_cpu())
-    gen = at::detail::createCPUGenerator(a.seed * 1000003ull + static_cast<uint64_t>(step) * 64 + w);
+    gen = at::detail::createCPUGenerator(sh.draw_seed);
   // ---- encoder (once per image)
   auto x = torch::cat(sh.inputs, 0).to(dev);
   auto enc = c.net->encode_image(x);
@@ -550,7 +552,7 @@ int main(int argc, char** argv) {
     const int W = dev.is_cpu() ? std::min(a.workers, a.images) : 1;
     const int tpw = std::max(1, a.threads / W);
     if (W > 1) {
-      at::set_num_threads(tpw);
+      sam3::set_num_threads(tpw);
       set_openblas_threads(1);
     }
     std::printf("sam3-train: %s, %lld parameters, input %lld, %d steps x %d images x <= %d objects, "
@@ -581,7 +583,7 @@ int main(int argc, char** argv) {
       if (n_terms == 0) continue;
       acc.t_data += lap();
       run_workers(W, tpw, [&](int w) {
-        forward_backward(ctx, params, step, w, n_terms, shards[static_cast<size_t>(w)]);
+        forward_backward(ctx, params, step, n_terms, shards[static_cast<size_t>(w)]);
       });
       acc.t_fwd += lap();
       // ---- gradients summed in worker order (deterministic for a given W), step
