@@ -150,8 +150,10 @@ cv::Mat render_mask(const Shape& s, cv::Size size, cv::Point2d centre, double an
   return m;
 }
 
-// Paints the shape's fill into img (CV_32FC3) where mask is set.
-void paint(cv::Mat& img, const cv::Mat& mask, const Shape& s, cv::Point2d centre, double angle) {
+// Paints the shape's fill into img (CV_32FC3) where mask is set. img and mask
+// may be a region of the frame whose top-left corner is at `origin`.
+void paint(cv::Mat& img, const cv::Mat& mask, const Shape& s, cv::Point2d centre, double angle,
+           cv::Point origin = {}) {
   const cv::Rect box = cv::boundingRect(mask);
   const double c = std::cos(-angle), sn = std::sin(-angle);
   const double fc = std::cos(s.fill_angle), fs = std::sin(s.fill_angle);
@@ -160,7 +162,7 @@ void paint(cv::Mat& img, const cv::Mat& mask, const Shape& s, cv::Point2d centre
     auto* row = img.ptr<cv::Vec3f>(y);
     for (int x = box.x; x < box.x + box.width; ++x) {
       if (!mrow[x]) continue;
-      const double dx = x + 0.5 - centre.x, dy = y + 0.5 - centre.y;
+      const double dx = (x + origin.x) + 0.5 - centre.x, dy = (y + origin.y) + 0.5 - centre.y;
       const double lx = c * dx - sn * dy, ly = sn * dx + c * dy;  // pixels, object frame
       const double u = lx / s.sx, v = ly / s.sy;                 // about [-1, 1]
       double t = 0;
@@ -219,13 +221,18 @@ cv::Mat make_background(Rng& r, cv::Size size) {
     Shape s = make_shape(r, short_side * r.log_uni(0.03, 0.3), cv::Vec3d(-1000, 0, 0));
     const cv::Point2d c(r.uni(0, size.width), r.uni(0, size.height));
     const double angle = r.uni(0, 2 * kPi);
-    cv::Mat m = render_mask(s, size, c, angle);
-    cv::Mat layer = img.clone();
-    paint(layer, m, s, c, angle);
+    const cv::Mat m = render_mask(s, size, c, angle);
+    // blend within the shape's bounding box only (pixel for pixel the same
+    // as over the whole frame, without a frame-sized copy per shape)
+    const cv::Rect roi = cv::boundingRect(m);
     const double alpha = r.uni(0.1, 0.3);
+    if (roi.empty()) continue;  // entirely outside the frame
+    cv::Mat region = img(roi);
+    cv::Mat layer = region.clone();
+    paint(layer, m(roi), s, c, angle, roi.tl());
     cv::Mat blended;
-    cv::addWeighted(img, 1 - alpha, layer, alpha, 0, blended);
-    blended.copyTo(img, m);
+    cv::addWeighted(region, 1 - alpha, layer, alpha, 0, blended);
+    blended.copyTo(region, m(roi));
   }
   return img;
 }
