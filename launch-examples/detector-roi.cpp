@@ -3,14 +3,15 @@
  *
  * Shows: how a detector's boxes become sam3segment prompts. A pad probe
  * plays the detector: on every frame it adds three GstVideoRegionOfInterestMeta
- * boxes ("person" moving with the frame number, "car" fixed, "dog" fixed);
+ * boxes on SMPTE colour bars ("person" hopping over the first three bars with
+ * the frame number, "car" on the sixth bar, "dog" fixed);
  * sam3segment object-class=person,car turns the person and car boxes into box
  * prompts (the dog is filtered out) and attaches one mask per box, whose
  * parent_roi_id is the id of the detector ROI that prompted it. A probe on
  * the sink reads GstSam3MaskMeta (libgstsam3meta) and prints per frame:
  * object id, source, parent ROI id and type, mask box, predicted IoU.
  *
- *   videotestsrc pattern=ball ! RGB 320x240 ! identity name=detector (+ ROI metas)
+ *   videotestsrc pattern=smpte ! RGB 320x240 ! identity name=detector (+ ROI metas)
  *     ! sam3segment object-class=person,car ! sam3overlay draw-boxes=true ! fakesink
  *
  * Run (build/launch-examples/sam3-detector-roi):
@@ -51,10 +52,13 @@ GstPadProbeReturn detect (GstPad *, GstPadProbeInfo *info, gpointer user_data) {
   GstBuffer *buf = gst_buffer_make_writable (GST_PAD_PROBE_INFO_BUFFER (info));
   GST_PAD_PROBE_INFO_DATA (info) = buf;
   const guint64 n = (*count)++;
+  // SMPTE bars: 7 bars of width / 7 over the top two thirds; the "person"
+  // hops over the first three bars, the "car" is the sixth bar
+  const guint bar_w = kWidth / 7, bar_h = kHeight * 2 / 3;
   struct { const char *type; guint x, y, w, h; } boxes[] = {
-      {"person", static_cast<guint> (20 + (n * 8) % 120), 40, 80, 150},
-      {"car", 180, 120, 120, 90},
-      {"dog", 10, 10, 60, 40},
+      {"person", static_cast<guint> (n % 3) * kWidth / 7, 0, bar_w, bar_h},
+      {"car", 5 * kWidth / 7, 0, bar_w, bar_h},
+      {"dog", 10, 180, 60, 40},
   };
   for (int k = 0; k < 3; ++k) {
     GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (
@@ -131,7 +135,7 @@ int main (int argc, char **argv) {
 
   GError *err = nullptr;
   gchar *desc = g_strdup_printf (
-      "videotestsrc pattern=ball num-buffers=%d ! "
+      "videotestsrc pattern=smpte num-buffers=%d ! "
       "video/x-raw,format=RGB,width=%d,height=%d,framerate=30/1 ! identity name=detector ! "
       "sam3segment name=seg object-class=person,car ! sam3overlay draw-boxes=true ! "
       "fakesink name=sink",
