@@ -54,10 +54,11 @@ GstPadProbeReturn detect (GstPad *, GstPadProbeInfo *info, gpointer user_data) {
   const guint64 n = (*count)++;
   // SMPTE bars: 7 bars of width / 7 over the top two thirds; the "person"
   // hops over the first three bars, the "car" is the sixth bar
-  const guint bar_w = kWidth / 7, bar_h = kHeight * 2 / 3;
+  auto bar_x = [] (guint k) { return k * kWidth / 7; };
+  const guint bar_w = bar_x (1), bar_h = kHeight * 2 / 3;
   struct { const char *type; guint x, y, w, h; } boxes[] = {
-      {"person", static_cast<guint> (n % 3) * kWidth / 7, 0, bar_w, bar_h},
-      {"car", 5 * kWidth / 7, 0, bar_w, bar_h},
+      {"person", bar_x (static_cast<guint> (n % 3)), 0, bar_w, bar_h},
+      {"car", bar_x (5), 0, bar_w, bar_h},
       {"dog", 10, 180, 60, 40},
   };
   for (int k = 0; k < 3; ++k) {

@@ -217,7 +217,7 @@ torch::Tensor true_iou(const torch::Tensor& logits, const torch::Tensor& t) {
 }
 
 struct Stats {
-  double t_data = 0, t_fwd = 0, t_bwd = 0;
+  double t_data = 0, t_fwd_bwd = 0, t_update = 0;  // per phase, summed over steps
   double loss = 0, point_iou = 0, box_iou = 0, refine_iou = 0, iou_mse = 0;
   int n = 0, n_point = 0, n_box = 0, n_refine = 0;
   void add(const Stats& o) {
@@ -585,7 +585,7 @@ int main(int argc, char** argv) {
       run_workers(W, tpw, [&](int w) {
         forward_backward(ctx, params, step, n_terms, shards[static_cast<size_t>(w)]);
       });
-      acc.t_fwd += lap();
+      acc.t_fwd_bwd += lap();
       // ---- gradients summed in worker order (deterministic for a given W), step
       double loss = 0;
       for (size_t i = 0; i < params.size(); ++i) {
@@ -600,7 +600,7 @@ int main(int argc, char** argv) {
       }
       torch::nn::utils::clip_grad_norm_(params, a.clip);
       optim.step();
-      acc.t_bwd += lap();
+      acc.t_update += lap();
       acc.loss += loss;
       acc.n += 1;
 
@@ -610,12 +610,12 @@ int main(int argc, char** argv) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double per = el / (done - start);
         std::printf("step %5d/%d  lr %.2e  loss %.4f  train IoU: point(best of 3) %.3f  box %.3f  "
-                    "after %d refinements %.3f  iou-mse %.4f  %.2f s/step (data %.2f fwd %.2f bwd %.2f)  elapsed %.1f min  ETA %.1f min\n",
+                    "after %d refinements %.3f  iou-mse %.4f  %.2f s/step (data %.2f fwd+bwd %.2f update %.2f)  elapsed %.1f min  ETA %.1f min\n",
                     done, a.steps, cosine_lr(a, step), acc.loss / std::max(1, acc.n),
                     acc.point_iou / std::max(1, acc.n_point), acc.box_iou / std::max(1, acc.n_box),
                     a.refine, acc.refine_iou / std::max(1, acc.n_refine),
                     acc.iou_mse / std::max(1, acc.n_point + acc.n_box), per, acc.t_data / std::max(1, acc.n),
-                    acc.t_fwd / std::max(1, acc.n), acc.t_bwd / std::max(1, acc.n), el / 60,
+                    acc.t_fwd_bwd / std::max(1, acc.n), acc.t_update / std::max(1, acc.n), el / 60,
                     per * (a.steps - done) / 60);
         std::fflush(stdout);
         acc = Stats{};
