@@ -18,7 +18,12 @@
 //           click + one corrective click at the interior-most pixel of the
 //           largest error region (positive on a miss, negative on a false
 //           positive), single mask;
-//   spearman  rank correlation of predicted and true IoU over every mask above.
+//   spearman  rank correlation of predicted and true IoU over every mask above;
+//   ceiling the ground truth itself squeezed through the model's low-res mask
+//           grid (resized like the image to the model input, area-averaged to
+//           the low-res size, logits upsampled bilinearly to the frame as the
+//           predictor does): the best IoU any mask of this model can reach
+//           (also for the grid of input 448, for comparison).
 // --min-box-miou / --min-point-miou / --min-spearman make the exit status 1
 // when a figure is below (the test suite's end-to-end quality check).
 #include <torch/torch.h>
@@ -125,6 +130,20 @@ double iou(const cv::Mat& pred, const cv::Mat& gt) {
   return uni > 0 ? inter / uni : 1.0;
 }
 
+// IoU of the ground truth after a round trip through a low-res mask of r x r
+// for a model input of R x R: the frame's mask resized to R x R and
+// area-averaged to r x r (a perfect prediction's probabilities), thresholded
+// at 0.5 after the bilinear upsampling to the frame (align_corners false, as
+// the predictor's post-processing).
+double grid_ceiling(const cv::Mat& gt, int R, int r) {
+  cv::Mat f, in, low, up;
+  gt.convertTo(f, CV_32F, 1.0 / 255);
+  cv::resize(f, in, cv::Size(R, R), 0, 0, cv::INTER_AREA);
+  cv::resize(in, low, cv::Size(r, r), 0, 0, cv::INTER_AREA);
+  cv::resize(low, up, gt.size(), 0, 0, cv::INTER_LINEAR);
+  return iou(up > 0.5, gt);
+}
+
 cv::Mat to_mask(const torch::Tensor& m) {  // H x W float {0,1} -> CV_8U 0/255
   auto u8 = (m > 0.5).to(torch::kUInt8).mul(255).contiguous();
   return cv::Mat(static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), CV_8U, u8.data_ptr())
@@ -176,6 +195,8 @@ int main(int argc, char** argv) {
     opt.num_threads = a.threads;
     auto model = sam3::Model::load(a.model, opt);
     sam3::InteractiveImagePredictor predictor(model);
+    const int R = static_cast<int>(model->config().image_size);
+    const int r = static_cast<int>(model->config().low_res_size());
     std::map<std::string, Mean> m;  // metric -> mean
     std::map<std::string, std::map<std::string, Mean>> by_kind, by_size;
     std::vector<double> pred_iou, true_iou;
@@ -274,7 +295,8 @@ int main(int argc, char** argv) {
         const std::string sz = o.area < 32 * 32 ? "small" : o.area < 96 * 96 ? "medium" : "large";
         for (auto [name, v] : std::vector<std::pair<std::string, double>>{
                  {"point_best_of_3", best}, {"point_selected", selected},
-                 {"box", box_iou}, {"refine", refine_iou}}) {
+                 {"box", box_iou}, {"refine", refine_iou},
+                 {"ceiling", grid_ceiling(o.mask, R, r)}, {"ceiling_448", grid_ceiling(o.mask, 448, 128)}}) {
           m[group + name].add(v);
           if (!small) {
             by_kind[o.kind][name].add(v);
@@ -309,6 +331,8 @@ int main(int argc, char** argv) {
     std::printf("  box, single mask            mIoU %.4f\n", m["box"].get());
     std::printf("  point + mask + 1 correction mIoU %.4f\n", m["refine"].get());
     std::printf("  Spearman(predicted IoU, true IoU) %.3f over %zu masks\n", rho, pred_iou.size());
+    std::printf("  ceiling: ground truth through the %dx%d low-res grid mIoU %.4f (input 448, 128x128: %.4f)\n",
+                r, r, m["ceiling"].get(), m["ceiling_448"].get());
     std::printf("  tiny objects (< %.2f%% of the frame): point best-of-3 %.4f, box %.4f\n",
                 100 * a.min_area_frac, m["tiny.point_best_of_3"].get(), m["tiny.box"].get());
     std::printf("  %.1f s\n", secs);
