@@ -2,7 +2,7 @@
 // public predictor API (preprocessing, prompts, decoder, post-processing and
 // upsampling to the frame: the path every user takes).
 //
-//   sam3-eval --model models/sam3-synth.safetensors --scenes 200 [--json out.json]
+//   sam3-eval --model models/sam3-synth-small.safetensors --scenes 200 [--json out.json]
 //
 // Scenes: seeds first-seed .. first-seed+scenes-1 (default 1..; training uses
 // seeds >= 1,000,000), random frame sizes 240p..1080p. Objects evaluated: at
