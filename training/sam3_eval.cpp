@@ -21,8 +21,8 @@
 //   spearman  rank correlation of predicted and true IoU over every mask above;
 //   ceiling the ground truth itself squeezed through the model's low-res mask
 //           grid (resized like the image to the model input, area-averaged to
-//           the low-res size, logits upsampled bilinearly to the frame as the
-//           predictor does): the best IoU any mask of this model can reach
+//           the low-res size, upsampled to the frame by the predictor's own
+//           post-processing): the best IoU any mask of this model can reach
 //           (also for the grid of input 448, for comparison; SAM 2 / SAM 3
 //           models only: SAM 1 pads instead of stretching).
 // --min-box-miou / --min-point-miou / --min-spearman make the exit status 1
@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "postprocess.h"
 #include "synth/scene_generator.h"
 
 namespace {
@@ -131,24 +132,25 @@ double iou(const cv::Mat& pred, const cv::Mat& gt) {
   return uni > 0 ? inter / uni : 1.0;
 }
 
-// IoU of the ground truth after a round trip through a low-res mask of r x r
-// for a model input of R x R: the frame's mask resized to R x R and
-// area-averaged to r x r (a perfect prediction's probabilities), thresholded
-// at 0.5 after the bilinear upsampling to the frame (align_corners false, as
-// the predictor's post-processing).
-double grid_ceiling(const cv::Mat& gt, int R, int r) {
-  cv::Mat f, in, low, up;
-  gt.convertTo(f, CV_32F, 1.0 / 255);
-  cv::resize(f, in, cv::Size(R, R), 0, 0, cv::INTER_AREA);
-  cv::resize(in, low, cv::Size(r, r), 0, 0, cv::INTER_AREA);
-  cv::resize(low, up, gt.size(), 0, 0, cv::INTER_LINEAR);
-  return iou(up > 0.5, gt);
-}
-
 cv::Mat to_mask(const torch::Tensor& m) {  // H x W float {0,1} -> CV_8U 0/255
   auto u8 = (m > 0.5).to(torch::kUInt8).mul(255).contiguous();
   return cv::Mat(static_cast<int>(u8.size(0)), static_cast<int>(u8.size(1)), CV_8U, u8.data_ptr())
       .clone();
+}
+
+// IoU of the ground truth after a round trip through a low-res mask of r x r
+// for a model input of R x R: the frame's mask resized to R x R and
+// area-averaged to r x r (a perfect prediction's probabilities, centred on 0
+// like logits), upsampled to the frame by the predictor's own post-processing
+// (sam3::detail::upsample_masks) and thresholded at 0.
+double grid_ceiling(const cv::Mat& gt, int R, int r) {
+  cv::Mat f, in, low;
+  gt.convertTo(f, CV_32F, 1.0 / 255);
+  cv::resize(f, in, cv::Size(R, R), 0, 0, cv::INTER_AREA);
+  cv::resize(in, low, cv::Size(r, r), 0, 0, cv::INTER_AREA);
+  auto logits = torch::from_blob(low.data, {1, 1, r, r}, torch::kFloat) - 0.5;
+  auto up = sam3::detail::upsample_masks(logits, {gt.rows, gt.cols})[0][0];
+  return iou(to_mask((up > 0).to(torch::kFloat)), gt);
 }
 
 std::vector<double> ranks(const std::vector<double>& v) {
