@@ -122,8 +122,10 @@ enum Sam3Precision { PRECISION_FP32, PRECISION_BF16, PRECISION_FP16 };
 enum Sam3SkipMode { SKIP_STALE, SKIP_NONE };
 
 constexpr double kDefaultMaskThreshold = 0.0;
-constexpr double kDefaultMaxHoleArea = 256.0;
-constexpr double kDefaultMaxSprinkleArea = 0.0;
+// -1: the model's own default (its config: 256 / 0 for sam3.pt, 0 / 0 for
+// SAM 2.1 and the bundled model; SAM 1 has no such pass)
+constexpr double kDefaultMaxHoleArea = -1.0;
+constexpr double kDefaultMaxSprinkleArea = -1.0;
 constexpr double kDefaultScoreThreshold = 0.0;
 constexpr guint kMaxBatchSize = 64;
 
@@ -917,8 +919,10 @@ std::vector<ObjectResult> decode (sam3::InteractiveImagePredictor &pred, const P
   const Settings &s = p.s;
   std::vector<ObjectResult> objects;
   pred.mask_threshold = s.mask_threshold;
-  pred.max_hole_area = s.max_hole_area;
-  pred.max_sprinkle_area = s.max_sprinkle_area;
+  const sam3::PredictorDefaults &model_default = pred.model ().config ().predictor;
+  pred.max_hole_area = s.max_hole_area >= 0 ? s.max_hole_area : model_default.max_hole_area;
+  pred.max_sprinkle_area =
+      s.max_sprinkle_area >= 0 ? s.max_sprinkle_area : model_default.max_sprinkle_area;
   auto run = [&] (const sam3::PredictArgs &a, guint first_id, GstSam3PromptSource source) {
     const size_t first = objects.size ();
     collect (pred.predict_image (p.index, a), first_id, source, &objects);
@@ -1688,12 +1692,14 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
           "Threshold on the mask logits (logit units; 0 = probability 0.5)", -100.0, 100.0, kDefaultMaskThreshold, playing));
   g_object_class_install_property (gobject_class, PROP_MAX_HOLE_AREA,
       g_param_spec_double ("max-hole-area", "Max hole area",
-          "Fill holes up to this area (low-resolution mask pixels, 4G x 4G grid); 0 = off",
-          0.0, G_MAXDOUBLE, kDefaultMaxHoleArea, playing));
+          "Fill holes up to this area (low-resolution mask pixels, 4G x 4G grid); 0 = off, "
+          "-1 = the model's default (256 for sam3.pt, 0 for SAM 2.1 and the bundled model)",
+          -1.0, G_MAXDOUBLE, kDefaultMaxHoleArea, playing));
   g_object_class_install_property (gobject_class, PROP_MAX_SPRINKLE_AREA,
       g_param_spec_double ("max-sprinkle-area", "Max sprinkle area",
-          "Remove isolated regions up to this area (low-resolution mask pixels); 0 = off",
-          0.0, G_MAXDOUBLE, kDefaultMaxSprinkleArea, playing));
+          "Remove isolated regions up to this area (low-resolution mask pixels); 0 = off, "
+          "-1 = the model's default (0 for the official checkpoints and the bundled model)",
+          -1.0, G_MAXDOUBLE, kDefaultMaxSprinkleArea, playing));
   g_object_class_install_property (gobject_class, PROP_SCORE_THRESHOLD,
       g_param_spec_double ("score-threshold", "Score threshold",
           "Drop masks whose predicted IoU is lower; 0 = keep all", 0.0, 1.0, kDefaultScoreThreshold, playing));

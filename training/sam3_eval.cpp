@@ -25,6 +25,10 @@
 //           post-processing): the best IoU any mask of this model can reach
 //           (also for the grid of input 448, for comparison; SAM 2 / SAM 3
 //           models only: SAM 1 pads instead of stretching).
+// The predictor runs with the model's own post-processing settings (its
+// config; the bundled model: no hole filling, no sprinkle removal), which
+// --mask-threshold / --max-hole-area / --max-sprinkle-area override. --json
+// also lists every counted object's IoUs (per_object), for distributions.
 // --min-box-miou / --min-point-miou / --min-spearman make the exit status 1
 // when a figure is below (the test suite's end-to-end quality check).
 #include <torch/torch.h>
@@ -43,6 +47,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +63,8 @@ struct Args {
   uint64_t first_seed = 1;
   double min_area_frac = 0.0025, min_visible = 0.5;
   double min_box = -1, min_point = -1, min_spearman = -2;
+  // predictor settings; unset: the model's defaults (its config)
+  std::optional<double> mask_threshold, max_hole_area, max_sprinkle_area;
 };
 
 [[noreturn]] void usage(const std::string& msg) {
@@ -66,6 +73,8 @@ struct Args {
                "usage: sam3-eval --model FILE [--scenes N] [--first-seed N] [--min-area-frac F]\n"
                "  [--min-visible F] [--device cpu|cuda] [--threads N] [--json FILE]\n"
                "  [--min-box-miou X] [--min-point-miou X] [--min-spearman X]\n"
+               "  [--mask-threshold X] [--max-hole-area A] [--max-sprinkle-area A]   (predictor\n"
+               "   settings; default: the model's own, from its config)\n"
                "  [--save-examples DIR N]   (first N objects: PNG with the ground truth outline\n"
                "   in green, the box-prompt mask in red and the click's best mask in blue)\n",
                msg.c_str());
@@ -106,6 +115,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--min-box-miou") a.min_box = num();
     else if (k == "--min-point-miou") a.min_point = num();
     else if (k == "--min-spearman") a.min_spearman = num();
+    else if (k == "--max-hole-area") a.max_hole_area = num();
+    else if (k == "--mask-threshold") a.mask_threshold = num();
+    else if (k == "--max-sprinkle-area") a.max_sprinkle_area = num();
     else if (k == "-h" || k == "--help") usage("help");
     else usage("unknown option " + k);
   }
@@ -198,6 +210,9 @@ int main(int argc, char** argv) {
     opt.num_threads = a.threads;
     auto model = sam3::Model::load(a.model, opt);
     sam3::InteractiveImagePredictor predictor(model);
+    if (a.mask_threshold) predictor.mask_threshold = *a.mask_threshold;
+    if (a.max_hole_area) predictor.max_hole_area = *a.max_hole_area;
+    if (a.max_sprinkle_area) predictor.max_sprinkle_area = *a.max_sprinkle_area;
     const int R = static_cast<int>(model->config().image_size);
     const int r = static_cast<int>(model->config().low_res_size());
     // the ceiling models SAM 2 / SAM 3 preprocessing (the frame stretched to
@@ -206,6 +221,7 @@ int main(int argc, char** argv) {
     std::map<std::string, Mean> m;  // metric -> mean
     std::map<std::string, std::map<std::string, Mean>> by_kind, by_size;
     std::vector<double> pred_iou, true_iou;
+    nlohmann::json per_object = nlohmann::json::array();  // counted objects, for distributions
     int objects = 0, tiny = 0, saved = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int s = 0; s < a.scenes; ++s) {
@@ -296,9 +312,23 @@ int main(int argc, char** argv) {
           std::snprintf(name, sizeof name, "/seed%llu-obj%d-%s-box%.2f-point%.2f.png",
                         static_cast<unsigned long long>(seed), o.id, o.kind.c_str(), box_iou, best);
           cv::imwrite(a.examples_dir + name, vis);
+          // and a zoomed crop around the object (its box and as much again around it)
+          const int mx = std::max(16, o.box.width / 2), my = std::max(16, o.box.height / 2);
+          const cv::Rect crop = cv::Rect(o.box.x - mx, o.box.y - my, o.box.width + 2 * mx,
+                                         o.box.height + 2 * my) &
+                                cv::Rect(0, 0, vis.cols, vis.rows);
+          const double zoom = std::max(1.0, 320.0 / std::max(crop.width, crop.height));
+          cv::Mat zoomed;
+          cv::resize(vis(crop), zoomed, cv::Size(), zoom, zoom, cv::INTER_NEAREST);
+          std::string crop_name = name;
+          crop_name.replace(crop_name.size() - 4, 4, "-crop.png");
+          cv::imwrite(a.examples_dir + crop_name, zoomed);
           ++saved;
         }
         const std::string sz = o.area < 32 * 32 ? "small" : o.area < 96 * 96 ? "medium" : "large";
+        if (!small)
+          per_object.push_back({{"seed", seed}, {"id", o.id}, {"kind", o.kind}, {"area", o.area},
+                                {"point_best_of_3", best}, {"box", box_iou}, {"refine", refine_iou}});
         for (auto [name, v] : std::vector<std::pair<std::string, double>>{
                  {"point_best_of_3", best}, {"point_selected", selected},
                  {"box", box_iou}, {"refine", refine_iou},
@@ -330,6 +360,7 @@ int main(int argc, char** argv) {
     for (const auto& [k, mm] : by_size)
       for (const auto& [n, v] : mm) out["by_size"][k][n] = v.get(), out["by_size"][k]["n"] = v.n;
     out["seconds"] = secs;
+    out["per_object"] = per_object;
     std::printf("sam3-eval: %s on %d held-out scenes (seeds %llu..%llu), %d objects (+%d tiny)\n",
                 a.model.c_str(), a.scenes, static_cast<unsigned long long>(a.first_seed),
                 static_cast<unsigned long long>(a.first_seed + a.scenes - 1), objects, tiny);

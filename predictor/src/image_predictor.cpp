@@ -150,6 +150,18 @@ void check_thresholds(double mask_threshold, double max_hole_area, double max_sp
 
 }  // namespace
 
+namespace {
+const PredictorDefaults& defaults_of(const std::shared_ptr<const Model>& model) {
+  if (!model) throw InvalidArgument("InteractiveImagePredictor: model is null");
+  return model->config().predictor;
+}
+}  // namespace
+
+InteractiveImagePredictor::InteractiveImagePredictor(std::shared_ptr<const Model> model)
+    : InteractiveImagePredictor(model, defaults_of(model).mask_threshold,
+                                defaults_of(model).max_hole_area,
+                                defaults_of(model).max_sprinkle_area) {}
+
 InteractiveImagePredictor::InteractiveImagePredictor(std::shared_ptr<const Model> model,
                                                      double mask_threshold_, double max_hole_area_,
                                                      double max_sprinkle_area_)

@@ -137,6 +137,7 @@ std::shared_ptr<const Model> load_sam1_model(const StateDict& sd, const ModelOpt
   impl->config.image_size = c1.img_size;
   impl->config.backbone_stride = c1.patch_size;
   impl->config.hidden_dim = c1.prompt_embed_dim;
+  impl->config.predictor = PredictorDefaults{0.0, 0.0, 0.0};  // SamPredictor: no hole / sprinkle pass
   impl->num_parameters = 0;
   for (const auto& t : named_tensors(*impl->sam1)) impl->num_parameters += t.second.numel();
   set_num_threads(options.num_threads);

@@ -81,9 +81,12 @@ Prompt (the same prompt is used for every image)
                           (the PNGs are still thresholded at mask_threshold)
       normalize_coords    true (default): coordinates in pixels of the
                           original image; false: already in [0, 1]
-      mask_threshold      predictor setting, default 0
-      max_hole_area       predictor setting (low-res pixels), default 256
-      max_sprinkle_area   predictor setting (low-res pixels), default 0
+      mask_threshold      predictor setting, default: the model's (0)
+      max_hole_area       predictor setting (low-res pixels), default: the
+                          model's (256 for sam3.pt, 0 for SAM 2.1 and the
+                          bundled model)
+      max_sprinkle_area   predictor setting (low-res pixels), default: the
+                          model's (0)
     and, for different prompts per image, the keyword arguments of the official
     predict_batch(): point_coords_batch, point_labels_batch, box_batch,
     mask_input_batch: lists with one entry (or null) per image, in input order;

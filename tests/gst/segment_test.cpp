@@ -433,4 +433,74 @@ TEST (Sam3SegmentTest, DefaultModelIsTheBundledModel) {
   gst_harness_teardown (h);
 }
 
+// The mask of object i of `out`'s meta, as a full-frame 0/1 mask.
+cv::Mat full_mask (GstBuffer *out, guint i, int width, int height) {
+  cv::Mat full = cv::Mat::zeros (height, width, CV_8UC1);
+  GstSam3MaskMeta *meta = gst_buffer_get_sam3_mask_meta (out);
+  if (!meta || i >= gst_sam3_mask_meta_get_n_objects (meta)) return full;
+  const GstSam3MaskObject *obj = gst_sam3_mask_meta_get_object (meta, i);
+  GstMapInfo map;
+  if (!gst_buffer_map (obj->mask, &map, GST_MAP_READ)) return full;
+  GstVideoMeta *vm = gst_buffer_get_video_meta (obj->mask);
+  const int stride = vm ? vm->stride[0] : (int) obj->width;
+  for (int y = 0; y < (int) obj->height; ++y)
+    for (int x = 0; x < (int) obj->width; ++x)
+      full.at<uint8_t> (obj->y + y, obj->x + x) = map.data[y * stride + x] ? 1 : 0;
+  gst_buffer_unmap (obj->mask, &map);
+  return full;
+}
+
+// max-hole-area / max-sprinkle-area default to -1, the model's own settings
+// (its config): the bundled model has hole filling off, sam3.pt's predictor
+// fills holes up to 256 low-res pixels. A ring whose hole (~120 low-res
+// pixels) the official 256 would fill keeps it by default.
+TEST (Sam3SegmentTest, PostProcessingDefaultsToTheModels) {
+  GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
+  ASSERT_NE (seg, nullptr);
+  gdouble hole = 0, sprinkle = 0;
+  g_object_get (seg, "max-hole-area", &hole, "max-sprinkle-area", &sprinkle, nullptr);
+  EXPECT_EQ (hole, -1.0);
+  EXPECT_EQ (sprinkle, -1.0);
+  gst_object_unref (seg);
+
+  const int W = 320, H = 240;
+  cv::Mat img (H, W, CV_8UC3, cv::Scalar (30, 40, 60));
+  cv::circle (img, {160, 120}, 75, cv::Scalar (230, 200, 40), cv::FILLED, cv::LINE_AA);
+  cv::circle (img, {160, 120}, 18, cv::Scalar (30, 40, 60), cv::FILLED, cv::LINE_AA);
+  auto model = sam3::Model::load (sam3::default_model_path ());
+  ASSERT_EQ (model->config ().predictor.max_hole_area, 0.0);
+  sam3::PredictArgs a;
+  a.box = torch::tensor ({80.f, 40.f, 240.f, 200.f});
+  a.multimask_output = false;
+  sam3::InteractiveImagePredictor own (model), official (model, 0.0, 256.0, 0.0);
+  own.set_image (img);
+  official.set_image (img);
+  auto mask_of = [&] (const sam3::Prediction &p) {
+    cv::Mat m (H, W, CV_8UC1);
+    auto t = p.masks[0].to (torch::kUInt8).contiguous ();
+    std::memcpy (m.data, t.data_ptr<uint8_t> (), (size_t) W * H);
+    return m;
+  };
+  const cv::Mat want_own = mask_of (own.predict (a)), want_filled = mask_of (official.predict (a));
+  // the case tells the settings apart: the model keeps the hole, 256 fills it
+  ASSERT_EQ (want_own.at<uint8_t> (120, 160), 0);
+  ASSERT_EQ (want_filled.at<uint8_t> (120, 160), 1);
+
+  GstVideoInfo info;
+  for (const char *extra : {"", "max-hole-area=-1", "max-hole-area=256"}) {
+    SCOPED_TRACE (extra);
+    GstHarness *h = gst_harness_new_parse (
+        (std::string ("sam3segment boxes=<<80,40,240,200>> ") + extra).c_str ());
+    GstBuffer *in = buffer_from_rgb (img, GST_VIDEO_FORMAT_RGB, &info);
+    gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
+    ASSERT_NE (out, nullptr);
+    const cv::Mat got = full_mask (out, 0, W, H);
+    const cv::Mat &want = std::string (extra) == "max-hole-area=256" ? want_filled : want_own;
+    EXPECT_EQ (cv::countNonZero (got != want), 0);
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+}
+
 }  // namespace

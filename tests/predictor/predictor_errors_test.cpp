@@ -132,8 +132,31 @@ TEST(PredictorStateTest, ImageViewFormatsEqualRgb) {
 
 TEST(PredictorStateTest, NullModelAndBadThresholds) {
   EXPECT_THROW(InteractiveImagePredictor(nullptr), InvalidArgument);
-  EXPECT_THROW(InteractiveImagePredictor(tiny_model(), 0.0, -1.0), InvalidArgument);
-  EXPECT_THROW(InteractiveImagePredictor(tiny_model(), std::nan("")), InvalidArgument);
+  EXPECT_THROW(InteractiveImagePredictor(nullptr, 0.0, 0.0, 0.0), InvalidArgument);
+  EXPECT_THROW(InteractiveImagePredictor(tiny_model(), 0.0, -1.0, 0.0), InvalidArgument);
+  EXPECT_THROW(InteractiveImagePredictor(tiny_model(), 0.0, 0.0, -1.0), InvalidArgument);
+  EXPECT_THROW(InteractiveImagePredictor(tiny_model(), std::nan(""), 0.0, 0.0), InvalidArgument);
+}
+
+// The one-argument constructor takes the post-processing settings from the
+// model's config: the official predictor's defaults for its family, or what
+// a file's config sets (the bundled model turns hole filling off).
+TEST(PredictorStateTest, DefaultsComeFromTheModelConfig) {
+  EXPECT_EQ(ModelConfig{}.predictor.max_hole_area, 256.0);  // SAM3InteractiveImagePredictor
+  EXPECT_EQ(ModelConfig::sam2_1("t").predictor.max_hole_area, 0.0);  // SAM2ImagePredictor
+  InteractiveImagePredictor official(tiny_model());
+  EXPECT_EQ(official.mask_threshold, tiny_model()->config().predictor.mask_threshold);
+  EXPECT_EQ(official.max_hole_area, tiny_model()->config().predictor.max_hole_area);
+  EXPECT_EQ(official.max_sprinkle_area, tiny_model()->config().predictor.max_sprinkle_area);
+  ModelConfig cfg = tiny_model()->config();
+  cfg.predictor = PredictorDefaults{0.5, 7.0, 3.0};
+  InteractiveImagePredictor own(Model::random(cfg));
+  EXPECT_EQ(own.mask_threshold, 0.5);
+  EXPECT_EQ(own.max_hole_area, 7.0);
+  EXPECT_EQ(own.max_sprinkle_area, 3.0);
+  InteractiveImagePredictor explicit_settings(tiny_model(), 1.0, 2.0, 4.0);
+  EXPECT_EQ(explicit_settings.max_hole_area, 2.0);
+  EXPECT_EQ(explicit_settings.max_sprinkle_area, 4.0);
 }
 
 TEST_F(PredictorErrorsTest, BadImages) {

@@ -10,8 +10,9 @@
 //   #include <sam3/sam3.h>
 //
 //   auto model = sam3::Model::load("sam3.pt");              // shared, immutable
-//   sam3::InteractiveImagePredictor predictor(model);       // mask_threshold 0,
-//                                                           // max_hole_area 256
+//   sam3::InteractiveImagePredictor predictor(model);       // the model's defaults:
+//                                                           // mask_threshold 0, max_hole_area
+//                                                           // 256 for sam3.pt
 //   cv::Mat rgb = ...;                                      // H x W, CV_8UC3, RGB
 //   predictor.set_image(rgb);                               // runs the encoder
 //
@@ -102,13 +103,17 @@ struct ImageFeatures {
 
 class InteractiveImagePredictor {
  public:
-  // Official defaults: mask_threshold 0, max_hole_area 256, max_sprinkle_area 0
-  // (areas in low-res pixels). Throws InvalidArgument for a null model,
-  // NaN/negative areas.
-  explicit InteractiveImagePredictor(std::shared_ptr<const Model> model,
-                                     double mask_threshold = 0.0,
-                                     double max_hole_area = 256.0,
-                                     double max_sprinkle_area = 0.0);
+  // Post-processing settings from the model's config (ModelConfig::predictor),
+  // i.e. the official predictor's defaults for its family: SAM 3
+  // mask_threshold 0, max_hole_area 256, max_sprinkle_area 0; SAM 2.1 0 / 0 / 0
+  // (SAM2ImagePredictor); SAM 1 none; a file's "config" metadata may set its
+  // own (the bundled model: 0 / 0 / 0). Areas are in low-res mask pixels
+  // (4G x 4G). Throws InvalidArgument for a null model.
+  explicit InteractiveImagePredictor(std::shared_ptr<const Model> model);
+  // Explicit settings; InvalidArgument also for a non-finite threshold and
+  // NaN / negative areas.
+  InteractiveImagePredictor(std::shared_ptr<const Model> model, double mask_threshold,
+                            double max_hole_area, double max_sprinkle_area);
 
   // One RGB image, H x W x 3 uint8 (CV_8UC3, any row stride). Computes and
   // stores the image embedding. InvalidArgument for empty / wrong type.
@@ -147,6 +152,7 @@ class InteractiveImagePredictor {
   const ImageFeatures& features() const;
   const Model& model() const { return *model_; }
 
+  // Set by the constructor; may be changed between calls (checked at each use).
   double mask_threshold = 0.0;
   double max_hole_area = 256.0;
   double max_sprinkle_area = 0.0;
