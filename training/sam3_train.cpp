@@ -77,7 +77,7 @@ struct Args {
   int loss_res = 0, data_cycle = 0, log_every = 20, checkpoint_every = 250, warmup = 100;
   int locate_steps = 300, hr_warmup = -1;  // -1: no high-res skip features in the whole run
   double min_size = 0.06, box_fraction = 0.5, pos_init = 2.0, hr_init = 0.0, focal_w = 0.0, bce_w = 1.0, dice_w = 1.0;
-  double lr = 1e-3, min_lr = 2e-5, weight_decay = 0.05, clip = 1.0;
+  double lr = 6e-4, min_lr = 2e-5, weight_decay = 0.05, clip = 1.0;  // lr: docs/training.md, "Learning rate"
   uint64_t seed = 1;
   std::string command;
 };
