@@ -148,13 +148,13 @@ void check_thresholds(double mask_threshold, double max_hole_area, double max_sp
   }
 }
 
-}  // namespace
-
-namespace {
+// The post-processing defaults of a model (its config), for the one-argument
+// constructor; InvalidArgument for a null model.
 const PredictorDefaults& defaults_of(const std::shared_ptr<const Model>& model) {
   if (!model) throw InvalidArgument("InteractiveImagePredictor: model is null");
   return model->config().predictor;
 }
+
 }  // namespace
 
 InteractiveImagePredictor::InteractiveImagePredictor(std::shared_ptr<const Model> model)
