@@ -209,10 +209,12 @@ int main(int argc, char** argv) {
     opt.device = a.device;
     opt.num_threads = a.threads;
     auto model = sam3::Model::load(a.model, opt);
-    sam3::InteractiveImagePredictor predictor(model);
-    if (a.mask_threshold) predictor.mask_threshold = *a.mask_threshold;
-    if (a.max_hole_area) predictor.max_hole_area = *a.max_hole_area;
-    if (a.max_sprinkle_area) predictor.max_sprinkle_area = *a.max_sprinkle_area;
+    // as sam3-predict: the model's defaults unless given; checked here, once
+    const sam3::PredictorDefaults& defaults = model->config().predictor;
+    sam3::InteractiveImagePredictor predictor(
+        model, a.mask_threshold.value_or(defaults.mask_threshold),
+        a.max_hole_area.value_or(defaults.max_hole_area),
+        a.max_sprinkle_area.value_or(defaults.max_sprinkle_area));
     const int R = static_cast<int>(model->config().image_size);
     const int r = static_cast<int>(model->config().low_res_size());
     // the ceiling models SAM 2 / SAM 3 preprocessing (the frame stretched to
@@ -329,11 +331,14 @@ int main(int argc, char** argv) {
         if (!small)
           per_object.push_back({{"seed", seed}, {"id", o.id}, {"kind", o.kind}, {"area", o.area},
                                 {"point_best_of_3", best}, {"box", box_iou}, {"refine", refine_iou}});
-        for (auto [name, v] : std::vector<std::pair<std::string, double>>{
-                 {"point_best_of_3", best}, {"point_selected", selected},
-                 {"box", box_iou}, {"refine", refine_iou},
-                 {"ceiling", stretched ? grid_ceiling(o.mask, R, r) : 0.0},
-                 {"ceiling_448", stretched ? grid_ceiling(o.mask, 448, 128) : 0.0}}) {
+        std::vector<std::pair<std::string, double>> figures{
+            {"point_best_of_3", best}, {"point_selected", selected},
+            {"box", box_iou}, {"refine", refine_iou}};
+        if (stretched) {
+          figures.emplace_back("ceiling", grid_ceiling(o.mask, R, r));
+          figures.emplace_back("ceiling_448", grid_ceiling(o.mask, 448, 128));
+        }
+        for (const auto& [name, v] : figures) {
           m[group + name].add(v);
           if (!small) {
             by_kind[o.kind][name].add(v);
