@@ -41,6 +41,8 @@
 // corrective-point draws do). On 2 cores this halves the step time: the ops of
 // this small model gain nothing from intra-op threads.
 // --device cuda trains on a GPU (same program, one worker; no silent CPU fallback).
+// --ema D (default off) keeps an exponential moving average of the weights,
+// checkpointed with them, and writes it beside --out as <out>.ema.safetensors.
 // Progress every `--log-every` steps; a resumable checkpoint (weights +
 // optimizer + step) every `--checkpoint-every` steps; the final weights are
 // written as safetensors under the official sam3.pt key names, with the
@@ -78,6 +80,7 @@ struct Args {
   int locate_steps = 300, hr_warmup = -1;  // -1: no high-res skip features in the whole run
   double min_size = 0.06, box_fraction = 0.5, pos_init = 2.0, hr_init = 0.0, focal_w = 0.0, bce_w = 1.0, dice_w = 1.0;
   double lr = 6e-4, min_lr = 2e-5, weight_decay = 0.05, clip = 1.0;  // lr: docs/training.md, "Learning rate"
+  double ema = 0.0;  // --ema D: also write an exponential moving average of the weights (0: off)
   uint64_t seed = 1;
   std::string command;
 };
@@ -87,7 +90,7 @@ struct Args {
                "sam3-train: %s\n"
                "usage: sam3-train --config FILE.json [--out FILE.safetensors] [--steps N]\n"
                "  [--images N] [--objects N] [--refine N] [--loss-res N] [--data-cycle N] [--min-size F] [--box-fraction F] [--pos-init S] [--hr-init S] [--hr-warmup N] [--locate-steps N] [--lr X] [--min-lr X] [--warmup N]\n"
-               "  [--weight-decay X] [--clip X] [--focal-weight X] [--bce-weight X] [--dice-weight X] [--seed N] [--threads N] [--workers N] [--log-every N]\n"
+               "  [--weight-decay X] [--clip X] [--ema D] [--focal-weight X] [--bce-weight X] [--dice-weight X] [--seed N] [--threads N] [--workers N] [--log-every N]\n"
                "  [--checkpoint-every N] [--resume CKPT_DIR] [--init WEIGHTS.safetensors]\n  [--device cpu|cuda|cuda:N]\n",
                msg);
   std::exit(2);
@@ -133,6 +136,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--min-lr") num(a.min_lr);
     else if (k == "--weight-decay") num(a.weight_decay);
     else if (k == "--clip") num(a.clip);
+    else if (k == "--ema") num(a.ema);
     else if (k == "--focal-weight") num(a.focal_w);
     else if (k == "--min-size") num(a.min_size);
     else if (k == "--box-fraction") num(a.box_fraction);
@@ -150,8 +154,8 @@ Args parse(int argc, char** argv) {
   if (a.steps < 1 || a.images < 1 || a.objects < 1 || a.refine < 0 || a.threads < 1 || a.workers < 1 ||
       a.log_every < 1 || a.checkpoint_every < 1 || a.warmup < 0 || !(a.lr > 0) ||
       !(a.min_lr >= 0) || !(a.weight_decay >= 0) || !(a.clip > 0) || a.locate_steps < 0 ||
-      a.hr_warmup < -1 || !(a.pos_init >= 0) || !(a.hr_init >= 0))
-    usage("out-of-range value (counts must be >= 1, rates > 0)");
+      a.hr_warmup < -1 || !(a.pos_init >= 0) || !(a.hr_init >= 0) || !(a.ema >= 0 && a.ema < 1))
+    usage("out-of-range value (counts must be >= 1, rates > 0, --ema in [0, 1))");
   return a;
 }
 
@@ -541,6 +545,22 @@ int main(int argc, char** argv) {
       start = st.at("step").get<int>();
       std::printf("resumed from %s at step %d\n", a.resume.c_str(), start);
     }
+    // --ema D: a moving average of the parameters, updated after every
+    // optimizer step with min(D, (1 + t) / (10 + t)) (the usual warm-up of the
+    // decay), written beside --out as <out>.ema.safetensors.
+    std::vector<torch::Tensor> ema;
+    if (a.ema > 0) {
+      torch::NoGradGuard ng;
+      for (auto& p : params) ema.push_back(p.detach().clone());
+      if (start > 0) {
+        if (!std::filesystem::exists(a.resume + "/ema.pt"))
+          throw std::runtime_error("--ema: checkpoint " + a.resume + " has no ema.pt (written without --ema)");
+        std::vector<torch::Tensor> saved;
+        torch::load(saved, a.resume + "/ema.pt", dev);
+        if (saved.size() != ema.size()) throw std::runtime_error("--ema: " + a.resume + "/ema.pt does not match the model");
+        for (size_t i = 0; i < ema.size(); ++i) ema[i].copy_(saved[i]);
+      }
+    }
 
     const int64_t R = cfg.image_size;
     // resolution of the loss / targets / corrective-point sampling (default 2x low-res)
@@ -600,6 +620,11 @@ int main(int argc, char** argv) {
       }
       torch::nn::utils::clip_grad_norm_(params, a.clip);
       optim.step();
+      if (!ema.empty()) {
+        torch::NoGradGuard ng;
+        const double d = std::min(a.ema, (1.0 + step) / (10.0 + step));
+        for (size_t i = 0; i < ema.size(); ++i) ema[i].mul_(d).add_(params[i].detach(), 1.0 - d);
+      }
       acc.t_update += lap();
       acc.loss += loss;
       acc.n += 1;
@@ -624,6 +649,7 @@ int main(int argc, char** argv) {
         std::filesystem::create_directories(a.resume);
         sam3::save_safetensors(a.resume + "/weights.safetensors", model->state_dict());
         torch::save(optim, a.resume + "/optimizer.pt");
+        if (!ema.empty()) torch::save(ema, a.resume + "/ema.pt");
         std::ofstream(a.resume + "/state.json") << nlohmann::json{{"step", done}}.dump() << "\n";
       }
     }
@@ -637,6 +663,18 @@ int main(int argc, char** argv) {
     sam3::save_safetensors(a.out, model->state_dict(), meta);
     std::printf("sam3-train: wrote %s after %.1f min of training (this run)\n", a.out.c_str(),
                 total / 60);
+    if (!ema.empty()) {
+      torch::NoGradGuard ng;
+      for (size_t i = 0; i < ema.size(); ++i) params[i].copy_(ema[i]);
+      std::string path = a.out;
+      const std::string ext = ".safetensors";
+      if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+        path.resize(path.size() - ext.size());
+      path += ".ema.safetensors";
+      meta["ema"] = std::to_string(a.ema);
+      sam3::save_safetensors(path, model->state_dict(), meta);
+      std::printf("sam3-train: wrote %s (moving average, decay %g)\n", path.c_str(), a.ema);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sam3-train: %s\n", e.what());
     return 1;
