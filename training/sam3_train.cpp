@@ -666,11 +666,7 @@ int main(int argc, char** argv) {
     if (!ema.empty()) {
       torch::NoGradGuard ng;
       for (size_t i = 0; i < ema.size(); ++i) params[i].copy_(ema[i]);
-      std::string path = a.out;
-      const std::string ext = ".safetensors";
-      if (path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
-        path.resize(path.size() - ext.size());
-      path += ".ema.safetensors";
+      const std::string path = std::filesystem::path(a.out).replace_extension(".ema.safetensors").string();
       meta["ema"] = std::to_string(a.ema);
       sam3::save_safetensors(path, model->state_dict(), meta);
       std::printf("sam3-train: wrote %s (moving average, decay %g)\n", path.c_str(), a.ema);
