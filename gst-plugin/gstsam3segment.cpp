@@ -86,6 +86,11 @@
 
 #include "gstsam3analytics.h"
 #include "gstsam3maskmeta.h"
+#include "sam3prompts.h"
+
+using sam3gst::DynamicPrompt;
+using sam3gst::RoiPrompt;
+using sam3gst::kFirstDynamicId;
 
 GST_DEBUG_CATEGORY_STATIC (sam3_segment_debug);
 #define GST_CAT_DEFAULT sam3_segment_debug
@@ -225,22 +230,6 @@ struct Settings {
   guint prompt_source = kDefaultPromptSource;
 };
 
-// A prompt added at run time by a click, an event or an action signal: one object.
-struct DynamicPrompt {
-  guint object_id = 0;
-  GstSam3PromptSource source = GST_SAM3_PROMPT_SOURCE_SIGNAL;
-  std::vector<std::array<float, 4>> box;  // 0 or 1
-  std::vector<std::array<float, 3>> points;
-};
-
-constexpr guint kFirstDynamicId = 1000;
-
-// An upstream ROI (detector box) used as a box prompt.
-struct RoiPrompt {
-  std::array<float, 4> box;
-  gint roi_id;
-};
-
 // One object as attached to a frame (kept to re-attach it, stale, on
 // frames that skip inference).
 struct AttachedObject {
@@ -304,6 +293,7 @@ struct State {
   bool have_last = false;
   guint64 frame_index = 0;
   guint warned_serial = G_MAXUINT;
+  bool warned_roi_cap = false;  // the ROI-cap warning is posted once per start
   guint converter_threads = 1;
   cv::Mat mask_scratch;  // frame-size GRAY8, reused by crop_objects
 
@@ -381,120 +371,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
 
 namespace {
 
-// Parses a GstValueArray of GstValueArrays of N numbers.
-template <size_t N>
-bool parse_nested (const GValue *value, std::vector<std::array<float, N>> *out, std::string *err,
-    const char *what) {
-  out->clear ();
-  if (!value || !GST_VALUE_HOLDS_ARRAY (value)) return true;
-  const guint n = gst_value_array_get_size (value);
-  for (guint i = 0; i < n; ++i) {
-    const GValue *item = gst_value_array_get_value (value, i);
-    if (!GST_VALUE_HOLDS_ARRAY (item) || gst_value_array_get_size (item) != N) {
-      *err = std::string (what) + " entry " + std::to_string (i) + " must have " +
-             std::to_string (N) + " numbers";
-      out->clear ();
-      return false;
-    }
-    std::array<float, N> a{};
-    for (guint k = 0; k < N; ++k) {
-      const GValue *v = gst_value_array_get_value (item, k);
-      GValue d = G_VALUE_INIT;
-      g_value_init (&d, G_TYPE_DOUBLE);
-      if (!g_value_transform (v, &d)) {
-        *err = std::string (what) + " entry " + std::to_string (i) + " holds a non-number";
-        out->clear ();
-        return false;
-      }
-      a[k] = static_cast<float> (g_value_get_double (&d));
-      if (!std::isfinite (a[k])) {
-        *err = std::string (what) + " entry " + std::to_string (i) + " is not finite";
-        out->clear ();
-        return false;
-      }
-    }
-    out->push_back (a);
-  }
-  return true;
-}
-
-template <size_t N>
-void to_nested (const std::vector<std::array<float, N>> &in, GValue *value) {
-  for (const auto &a : in) {
-    GValue inner = G_VALUE_INIT;
-    gst_value_array_init (&inner, N);
-    for (float f : a) {
-      GValue v = G_VALUE_INIT;
-      g_value_init (&v, G_TYPE_FLOAT);
-      g_value_set_float (&v, f);
-      gst_value_array_append_and_take_value (&inner, &v);
-    }
-    gst_value_array_append_and_take_value (value, &inner);
-  }
-}
-
-// Reads `box` (<x0,y0,x1,y1>) and `points` (<<x,y,label>,...>) of a prompt
-// structure (add-prompt signal, sam3/prompt event). False + *err if malformed.
-bool parse_prompt_structure (const GstStructure *prompt, DynamicPrompt *d, std::string *err) {
-  if (!prompt) {
-    *err = "no structure";
-    return false;
-  }
-  if (gst_structure_has_field (prompt, "box")) {
-    const GValue *v = gst_structure_get_value (prompt, "box");
-    GValue nested = G_VALUE_INIT;
-    gst_value_array_init (&nested, 1);
-    gst_value_array_append_value (&nested, v);
-    const bool ok = GST_VALUE_HOLDS_ARRAY (v) && parse_nested<4> (&nested, &d->box, err, "box");
-    g_value_unset (&nested);
-    if (!ok) {
-      if (err->empty ()) *err = "box must be an array <x0,y0,x1,y1>";
-      return false;
-    }
-  }
-  if (gst_structure_has_field (prompt, "points")) {
-    const GValue *v = gst_structure_get_value (prompt, "points");
-    if (!GST_VALUE_HOLDS_ARRAY (v)) {
-      *err = "points must be an array <<x,y,label>, ...>";
-      return false;
-    }
-    if (!parse_nested<3> (v, &d->points, err, "points")) return false;
-  }
-  if (d->box.empty () && d->points.empty ()) {
-    *err = "the prompt structure needs a box or points field";
-    return false;
-  }
-  return true;
-}
-
-// Checks boxes and points against the frame; returns an error text or "".
-std::string check_prompts (const std::vector<std::array<float, 4>> &boxes,
-    const std::vector<std::array<float, 3>> &points, int width, int height) {
-  for (size_t i = 0; i < boxes.size (); ++i) {
-    const auto &b = boxes[i];
-    if (b[2] <= b[0] || b[3] <= b[1])
-      return "boxes entry " + std::to_string (i) + " has x1 <= x0 or y1 <= y0";
-    if (b[0] < 0 || b[1] < 0 || b[2] > width || b[3] > height)
-      return "boxes entry " + std::to_string (i) + " lies outside the " + std::to_string (width) +
-             "x" + std::to_string (height) + " frame";
-  }
-  for (size_t i = 0; i < points.size (); ++i) {
-    const auto &p = points[i];
-    if (p[2] != 0.f && p[2] != 1.f)
-      return "points entry " + std::to_string (i) + " has label " + std::to_string (p[2]) +
-             " (expected 1 = foreground or 0 = background)";
-    if (p[0] < 0 || p[1] < 0 || p[0] >= width || p[1] >= height)
-      return "points entry " + std::to_string (i) + " lies outside the " + std::to_string (width) +
-             "x" + std::to_string (height) + " frame";
-  }
-  return "";
-}
-
-std::string check_dynamic (const DynamicPrompt &d, int width, int height) {
-  if (d.box.empty () && d.points.empty ()) return "prompt has neither box nor points";
-  return check_prompts (d.box, d.points, width, height);
-}
-
 double ms_since (gint64 start_us) { return (g_get_monotonic_time () - start_us) / 1000.0; }
 
 }  // namespace
@@ -534,12 +410,12 @@ static void set_property_impl (GObject *object, guint prop_id, const GValue *val
     case PROP_SKIP_MODE: s.skip_mode = g_value_get_enum (value); break;
     case PROP_BOXES:
       s.prompt_error.clear ();
-      parse_nested<4> (value, &s.boxes, &s.prompt_error, "boxes");
+      sam3gst::parse_boxes (value, &s.boxes, &s.prompt_error);
       s.prompt_serial++;
       break;
     case PROP_POINTS:
       s.prompt_error.clear ();
-      parse_nested<3> (value, &s.points, &s.prompt_error, "points");
+      sam3gst::parse_points (value, &s.points, &s.prompt_error);
       s.prompt_serial++;
       break;
     case PROP_MULTIMASK_OUTPUT: s.multimask_output = g_value_get_boolean (value); break;
@@ -548,17 +424,9 @@ static void set_property_impl (GObject *object, guint prop_id, const GValue *val
     case PROP_MAX_SPRINKLE_AREA: s.max_sprinkle_area = g_value_get_double (value); break;
     case PROP_SCORE_THRESHOLD: s.score_threshold = g_value_get_double (value); break;
     case PROP_ATTACH_LOGITS: s.attach_logits = g_value_get_boolean (value); break;
-    case PROP_OBJECT_CLASS: {
-      s.object_classes.clear ();
-      const gchar *str = g_value_get_string (value);
-      gchar **parts = g_strsplit (str ? str : "", ",", -1);
-      for (gchar **p = parts; *p; ++p) {
-        gchar *t = g_strstrip (*p);
-        if (*t) s.object_classes.emplace_back (t);
-      }
-      g_strfreev (parts);
+    case PROP_OBJECT_CLASS:
+      s.object_classes = sam3gst::split_object_classes (g_value_get_string (value));
       break;
-    }
     case PROP_PROMPT_SOURCE: s.prompt_source = g_value_get_flags (value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec); break;
   }
@@ -601,8 +469,8 @@ static void get_property_impl (GObject *object, guint prop_id, GValue *value,
     case PROP_BATCH_TIMEOUT: g_value_set_uint64 (value, s.batch_timeout); break;
     case PROP_INFERENCE_INTERVAL: g_value_set_uint (value, s.inference_interval); break;
     case PROP_SKIP_MODE: g_value_set_enum (value, s.skip_mode); break;
-    case PROP_BOXES: to_nested<4> (s.boxes, value); break;
-    case PROP_POINTS: to_nested<3> (s.points, value); break;
+    case PROP_BOXES: sam3gst::boxes_to_value (s.boxes, value); break;
+    case PROP_POINTS: sam3gst::points_to_value (s.points, value); break;
     case PROP_MULTIMASK_OUTPUT: g_value_set_boolean (value, s.multimask_output); break;
     case PROP_MASK_THRESHOLD: g_value_set_double (value, s.mask_threshold); break;
     case PROP_MAX_HOLE_AREA: g_value_set_double (value, s.max_hole_area); break;
@@ -846,31 +714,6 @@ struct ObjectResult {
   gint parent_roi_id = -1;
   torch::Tensor logits;  // 4G x 4G low-res logits of the chosen mask
 };
-
-// Box prompts from the GstVideoRegionOfInterestMeta already on the buffer
-// (ours, "sam3-mask", excluded), filtered by object-class, clipped to the frame.
-std::vector<RoiPrompt> roi_prompts (GstBuffer *buf, const Settings &s, int width, int height) {
-  std::vector<RoiPrompt> out;
-  gpointer iter = nullptr;
-  while (GstMeta *m = gst_buffer_iterate_meta_filtered (buf, &iter,
-             GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)) {
-    auto *roi = reinterpret_cast<GstVideoRegionOfInterestMeta *> (m);
-    const gchar *type = g_quark_to_string (roi->roi_type);
-    if (type && std::strcmp (type, "sam3-mask") == 0) continue;
-    if (!s.object_classes.empty ()) {
-      bool match = false;
-      for (const auto &c : s.object_classes) match = match || (type && c == type);
-      if (!match) continue;
-    }
-    const float x0 = std::max (0.f, static_cast<float> (roi->x));
-    const float y0 = std::max (0.f, static_cast<float> (roi->y));
-    const float x1 = std::min (static_cast<float> (width), static_cast<float> (roi->x + roi->w));
-    const float y1 = std::min (static_cast<float> (height), static_cast<float> (roi->y + roi->h));
-    if (x1 <= x0 || y1 <= y0) continue;  // empty or outside the frame
-    out.push_back ({{x0, y0, x1, y1}, roi->id});
-  }
-  return out;
-}
 
 // PredictArgs for B boxes (B objects) or N points (one object); with one box
 // and points, both describe the same object.
@@ -1252,7 +1095,7 @@ static GstFlowReturn submit_input_buffer_impl (GstBaseTransform *trans,
   // drop (and report below) run-time prompts that do not fit this frame
   auto &dyn_all = *self->dynamic;
   for (auto it = dyn_all.begin (); it != dyn_all.end ();) {
-    std::string why = check_dynamic (*it, w, h);
+    std::string why = sam3gst::check_dynamic (*it, w, h);
     if (why.empty ()) {
       ++it;
     } else {
@@ -1282,7 +1125,7 @@ static GstFlowReturn submit_input_buffer_impl (GstBaseTransform *trans,
     s.prompt_error.clear ();
   }
   const std::string prompt_problem =
-      s.prompt_error.empty () ? check_prompts (s.boxes, s.points, w, h) : s.prompt_error;
+      s.prompt_error.empty () ? sam3gst::check_prompts (s.boxes, s.points, w, h) : s.prompt_error;
   if (!prompt_problem.empty ()) {
     if (st->warned_serial != s.prompt_serial) {
       st->warned_serial = s.prompt_serial;
@@ -1292,7 +1135,18 @@ static GstFlowReturn submit_input_buffer_impl (GstBaseTransform *trans,
     s.boxes.clear ();
     s.points.clear ();
   }
-  if (s.prompt_source & SOURCE_ROI_META) p.rois = roi_prompts (buf, s, w, h);
+  if (s.prompt_source & SOURCE_ROI_META) {
+    size_t dropped = 0;
+    p.rois = sam3gst::roi_prompts (buf, s.object_classes, w, h, &dropped);
+    if (dropped > 0 && !st->warned_roi_cap) {
+      // once per start: a detector that floods every frame would flood the bus
+      st->warned_roi_cap = true;
+      GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY, ("Too many ROI metas, some ignored"),
+          ("frame %" G_GUINT64_FORMAT ": %zu upstream ROI metas beyond the cap of %zu per frame "
+           "were not used as prompts (the first %zu in meta order were)", self->stats->frames_in,
+              dropped, sam3gst::kMaxRoiPrompts, sam3gst::kMaxRoiPrompts));
+    }
+  }
   p.has_prompts = !s.boxes.empty () || !s.points.empty () || !p.rois.empty () ||
                   !p.dynamic.empty ();
   const guint interval = std::max (1u, s.inference_interval);
@@ -1364,7 +1218,7 @@ static void handle_prompt_event (GstSam3Segment *self, const GstStructure *s) {
   DynamicPrompt d;
   d.source = GST_SAM3_PROMPT_SOURCE_EVENT;
   std::string err;
-  if (!clear && !parse_prompt_structure (s, &d, &err)) {
+  if (!clear && !sam3gst::parse_prompt_structure (s, &d, &err)) {
     GST_ELEMENT_WARNING (self, STREAM, FORMAT, ("Invalid prompt event, ignored"),
         ("sam3/prompt: %s", err.c_str ()));
     return;
@@ -1372,6 +1226,7 @@ static void handle_prompt_event (GstSam3Segment *self, const GstStructure *s) {
   GST_OBJECT_LOCK (self);
   const bool enabled = self->settings->prompt_source & SOURCE_EVENT;
   auto &dyn = *self->dynamic;
+  bool full = false;
   if (enabled && clear) {
     dyn.erase (std::remove_if (dyn.begin (), dyn.end (), [&] (const DynamicPrompt &x) {
       return !has_id || x.object_id == id;
@@ -1382,12 +1237,20 @@ static void handle_prompt_event (GstSam3Segment *self, const GstStructure *s) {
         return x.object_id == id;
       }), dyn.end ());
       d.object_id = id;
-    } else {
-      d.object_id = self->next_dynamic_id++;
     }
-    dyn.push_back (d);
+    full = dyn.size () >= sam3gst::kMaxDynamicObjects;
+    if (!full) {
+      if (!has_id) d.object_id = self->next_dynamic_id++;
+      dyn.push_back (d);
+    }
   }
   GST_OBJECT_UNLOCK (self);
+  if (full) {
+    GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY, ("Too many run-time objects, prompt ignored"),
+        ("sam3/prompt: %zu run-time objects (events, signals, clicks) already exist, the cap; "
+         "end some with sam3/clear-prompts", sam3gst::kMaxDynamicObjects));
+    return;
+  }
   GST_DEBUG_OBJECT (self, "%s prompt event %" GST_PTR_FORMAT, enabled ? "applied" : "ignored", s);
 }
 
@@ -1467,15 +1330,24 @@ static guint add_prompt_impl (GstSam3Segment *self, GstStructure *prompt) {
   DynamicPrompt d;
   d.source = GST_SAM3_PROMPT_SOURCE_SIGNAL;
   std::string err;
-  if (!parse_prompt_structure (prompt, &d, &err)) {
+  if (!sam3gst::parse_prompt_structure (prompt, &d, &err)) {
     GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS, ("Invalid prompt, ignored"), ("add-prompt: %s",
         err.c_str ()));
     return G_MAXUINT;
   }
   GST_OBJECT_LOCK (self);
-  d.object_id = self->next_dynamic_id++;
-  self->dynamic->push_back (d);
+  const bool full = self->dynamic->size () >= sam3gst::kMaxDynamicObjects;
+  if (!full) {
+    d.object_id = self->next_dynamic_id++;
+    self->dynamic->push_back (d);
+  }
   GST_OBJECT_UNLOCK (self);
+  if (full) {
+    GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY, ("Too many run-time objects, prompt ignored"),
+        ("add-prompt: %zu run-time objects (events, signals, clicks) already exist, the cap; "
+         "end some with clear-prompts", sam3gst::kMaxDynamicObjects));
+    return G_MAXUINT;
+  }
   return d.object_id;
 }
 
@@ -1495,6 +1367,7 @@ static gboolean src_event_impl (GstBaseTransform *trans, GstEvent *event) {
   if (GST_EVENT_TYPE (event) == GST_EVENT_NAVIGATION &&
       gst_navigation_event_get_type (event) == GST_NAVIGATION_EVENT_MOUSE_BUTTON_PRESS &&
       gst_navigation_event_parse_mouse_button_event (event, &button, &x, &y)) {
+    bool click_ignored = false;
     GST_OBJECT_LOCK (self);
     if (self->settings->prompt_source & SOURCE_NAVIGATION) {
       auto &dyn = *self->dynamic;
@@ -1504,18 +1377,26 @@ static gboolean src_event_impl (GstBaseTransform *trans, GstEvent *event) {
       if (button == 2) {
         if (it != dyn.end ()) dyn.erase (it);
       } else if (button == 1 || button == 3) {
-        if (it == dyn.end ()) {
+        if (it == dyn.end () && dyn.size () < sam3gst::kMaxDynamicObjects) {
           DynamicPrompt d;
           d.source = GST_SAM3_PROMPT_SOURCE_NAVIGATION;
           d.object_id = self->next_dynamic_id++;
           dyn.push_back (d);
           it = dyn.end () - 1;
         }
-        it->points.push_back ({static_cast<float> (x), static_cast<float> (y),
-            button == 1 ? 1.f : 0.f});
+        // beyond the caps the click is ignored (logged): the click object
+        // holds at most kMaxPointsPerObject points
+        if (it != dyn.end () && it->points.size () < sam3gst::kMaxPointsPerObject)
+          it->points.push_back ({static_cast<float> (x), static_cast<float> (y),
+              button == 1 ? 1.f : 0.f});
+        else
+          click_ignored = true;
       }
     }
     GST_OBJECT_UNLOCK (self);
+    // (logged after the unlock: an object's debug line takes its lock)
+    if (click_ignored)
+      GST_WARNING_OBJECT (self, "click at %.1f,%.1f ignored: prompt caps reached", x, y);
   }
   return GST_BASE_TRANSFORM_CLASS (gst_sam3_segment_parent_class)->src_event (trans, event);
 }
