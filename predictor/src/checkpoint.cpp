@@ -20,8 +20,10 @@
 #include "sam3/checkpoint.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/versions.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +33,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 #include <utility>
@@ -61,6 +64,7 @@ constexpr int kMaxDictNesting = 64;
 // A tensor view may repeat storage elements (stride 0, expand()); its materialised copy
 // may exceed its storage only up to this size.
 constexpr uint64_t kMaxExpandedBytes = uint64_t{256} << 20;
+constexpr uint64_t kMaxZipExpansion = 4;  // all records' bytes <= 4 x the file
 constexpr uint64_t kMaxSafetensorsHeader = uint64_t{100} << 20;  // as in the reference
 
 const char kUnrecognisedFormat[] =
@@ -162,12 +166,32 @@ bool is_legacy_torch_save(const std::string& head) {
 struct ZipEntry {
   uint64_t uncompressed_size = 0;
   uint64_t compressed_size = 0;
+  uint64_t local_offset = 0;
+  uint32_t crc32 = 0;
+  uint16_t method = 0;
+  uint16_t flags = 0;
+  bool directory = false;  // as miniz sees it: name ends with '/' or DOS directory attribute
 };
+
+struct ZipDirectory {
+  std::map<std::string, ZipEntry> entries;
+  std::string first_name;  // of the first central directory entry
+};
+
+// CRC-32 (zip, IEEE 802.3) of a small buffer.
+uint32_t crc32_of(const std::string& data) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char c : data) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
 
 // Reads the zip central directory (zip64 aware) and returns name -> sizes. Rejects
 // archives whose records claim more bytes than the file holds: LibTorch 1.13's reader
 // mallocs the claimed size before reading.
-std::map<std::string, ZipEntry> scan_zip_directory(const std::string& path, InputFile& file) {
+ZipDirectory scan_zip_directory(const std::string& path, InputFile& file) {
   auto bad = [&](const std::string& why) { fail(path, "not a valid torch zip archive: " + why); };
   const uint64_t size = file.size();
   constexpr uint64_t kEocdSize = 22;
@@ -208,13 +232,19 @@ std::map<std::string, ZipEntry> scan_zip_directory(const std::string& path, Inpu
   }
   if (count > cd_size / 46) bad("central directory entry count inconsistent with its size");
   const std::string cd = file.read(cd_offset, cd_size);
-  std::map<std::string, ZipEntry> entries;
+  ZipDirectory dir;
+  std::map<std::string, ZipEntry>& entries = dir.entries;
+  std::set<std::string> folded_names;  // miniz looks names up case-insensitively
+  uint64_t total_compressed = 0, total_uncompressed = 0;
   uint64_t pos = 0;
   for (uint64_t k = 0; k < count; ++k) {
     if (cd_size - pos < 46) bad("central directory truncated");
     const unsigned char* h = bytes_of(cd) + pos;
     if (std::memcmp(h, "PK\x01\x02", 4) != 0) bad("corrupt central directory");
     ZipEntry entry;
+    entry.flags = le16(h + 8);
+    entry.method = le16(h + 10);
+    entry.crc32 = le32(h + 16);
     entry.compressed_size = le32(h + 20);
     entry.uncompressed_size = le32(h + 24);
     uint64_t local_offset = le32(h + 42);
@@ -254,11 +284,94 @@ std::map<std::string, ZipEntry> scan_zip_directory(const std::string& path, Inpu
       bad("record '" + name + "' claims " + std::to_string(entry.uncompressed_size) +
           " bytes, more than the whole file (" + std::to_string(size) + " bytes)");
     }
+    entry.local_offset = local_offset;
+    // Records must not share bytes (each would be read, and allocated, on its own):
+    // their compressed sizes add up to at most the file; a deflated record may expand,
+    // all together to at most kMaxZipExpansion times the file.
+    if (__builtin_add_overflow(total_compressed, entry.compressed_size, &total_compressed) ||
+        total_compressed > size ||
+        __builtin_add_overflow(total_uncompressed, entry.uncompressed_size,
+                               &total_uncompressed) ||
+        total_uncompressed > kMaxZipExpansion * size) {
+      bad("the records claim more bytes than the file holds (overlapping records at '" + name +
+          "'?)");
+    }
+    entry.directory = (!name.empty() && name.back() == '/') || (le32(h + 38) & 0x10) != 0;
+    std::string folded = name;
+    for (char& c : folded) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!folded_names.insert(folded).second) bad("record '" + name + "' occurs twice");
+    if (k == 0) dir.first_name = name;
     entries[name] = entry;
     pos += entry_len;
   }
   if (entries.empty()) bad("the archive is empty");
-  return entries;
+  return dir;
+}
+
+// The checks PyTorchStreamReader's constructor makes after opening the archive
+// (archive folder, version record), made beforehand: LibTorch 1.13 leaks the zip
+// reader's state when its constructor throws.
+void check_torch_zip_layout(const std::string& path, InputFile& file, const ZipDirectory& dir) {
+  auto bad = [&](const std::string& why) { fail(path, "not a valid torch zip archive: " + why); };
+  if (file.size() > 8 && file.read(0, 8) == "PYTORCH1") {
+    bad("an archive of the PyTorch preview release is not supported");
+  }
+  const size_t slash = dir.first_name.find('/');
+  if (slash == std::string::npos) {
+    bad("record '" + dir.first_name + "' is not in the archive folder");
+  }
+  const std::string folder = dir.first_name.substr(0, slash + 1);
+  // miniz "extracts" a directory or an empty compressed stream without writing the buffer
+  // LibTorch allocated for the record: such records would be read as uninitialised memory.
+  for (const auto& [name, e] : dir.entries) {
+    const std::string rel = name.compare(0, folder.size(), folder) == 0 ? name.substr(folder.size())
+                                                                         : std::string();
+    if (rel != "data.pkl" && rel != "byteorder" && rel != "version" && rel != ".data/version" &&
+        rel.compare(0, 5, "data/") != 0) {
+      continue;
+    }
+    if (e.directory) bad("record '" + name + "' is marked as a directory");
+    if (e.compressed_size == 0 && e.uncompressed_size != 0) {
+      bad("record '" + name + "' has no data but claims " + std::to_string(e.uncompressed_size) +
+          " bytes");
+    }
+  }
+  auto it = dir.entries.find(folder + ".data/version");
+  if (it == dir.entries.end()) it = dir.entries.find(folder + "version");
+  if (it == dir.entries.end()) bad("no '" + folder + "version' record");
+  const ZipEntry& v = it->second;
+  // Flags miniz refuses: encrypted (0x1), patch data (0x20), strong encryption (0x40),
+  // masked local header (0x2000).
+  if (v.method != 0 || (v.flags & 0x2061) != 0 || v.compressed_size != v.uncompressed_size ||
+      v.uncompressed_size > 64) {
+    bad("the version record is compressed, encrypted or too long");
+  }
+  if (v.local_offset > file.size() || file.size() - v.local_offset < 30) {
+    bad("the version record is out of range (truncated?)");
+  }
+  const std::string local = file.read(v.local_offset, 30);
+  if (std::memcmp(local.data(), "PK\x03\x04", 4) != 0) {
+    bad("corrupt local header of the version record");
+  }
+  const uint64_t data_offset = v.local_offset + 30 + le16(bytes_of(local) + 26) +
+                               le16(bytes_of(local) + 28);
+  if (data_offset > file.size() || file.size() - data_offset < v.compressed_size) {
+    bad("the version record is out of range (truncated?)");
+  }
+  const std::string text = file.read(data_offset, v.compressed_size);
+  if (crc32_of(text) != v.crc32) bad("the version record fails its CRC check");
+  uint64_t version = 0;
+  try {
+    version = std::stoull(text);
+  } catch (const std::exception&) {
+    bad("version record '" + text + "' is not a number");
+  }
+  if (version < caffe2::serialize::kMinSupportedFileFormatVersion ||
+      version > caffe2::serialize::kMaxSupportedFileFormatVersion) {
+    bad("unsupported archive version " + std::to_string(version) + " (supported " +
+        std::to_string(caffe2::serialize::kMinSupportedFileFormatVersion) + " to " +
+        std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) + ")");
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,6 +609,10 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, ValuePtr> memo_;
   std::vector<ValuePtr> all_;
+  // Copies made for tensor views (rebuild_tensor) against the storages they view.
+  std::set<std::string> storages_seen_;
+  uint64_t storage_bytes_ = 0;
+  uint64_t copied_bytes_ = 0;
 };
 
 ValuePtr Unpickler::run() {
@@ -850,6 +967,18 @@ torch::Tensor Unpickler::rebuild_tensor(const Value& storage, int64_t offset,
   }
   torch::Tensor t = base.as_strided(sizes, strides, offset);
   if (offset == 0 && numel == storage_numel && t.is_contiguous()) return t;  // whole storage
+  // Views are copied: all copies together may exceed the storages they view only by
+  // kMaxExpandedBytes (genuine views, e.g. slices of a shared storage, partition it), so
+  // that a small pickle cannot copy one big storage over and over.
+  if (storages_seen_.insert(storage.s).second) storage_bytes_ += base.nbytes();
+  nbytes = numel * c10::elementSize(storage.dtype);  // <= kMaxExpandedBytes or the storage
+  copied_bytes_ += nbytes;
+  if (copied_bytes_ > storage_bytes_ + kMaxExpandedBytes) {
+    error(what + ": the tensor views of this checkpoint would copy " +
+          std::to_string(copied_bytes_) + " bytes, more than their storages (" +
+          std::to_string(storage_bytes_) + " bytes) plus " +
+          std::to_string(kMaxExpandedBytes >> 20) + " MiB");
+  }
   return t.clone(at::MemoryFormat::Contiguous);
 }
 
@@ -998,7 +1127,8 @@ StateDict load_torch_zip(const std::string& path) {
   if (!kLittleEndian) fail(path, "loading checkpoints needs a little-endian machine");
   const std::string head = file.read(0, std::min<uint64_t>(file.size(), 16));
   if (is_legacy_torch_save(head)) fail(path, kLegacyFormat);
-  scan_zip_directory(path, file);  // rejects records larger than the file
+  // Rejects records larger than the file, and what would make the reader's constructor throw.
+  check_torch_zip_layout(path, file, scan_zip_directory(path, file));
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     return read_torch_zip(path, reader);
@@ -1057,7 +1187,10 @@ StateDict load_safetensors(const std::string& path, std::map<std::string, std::s
       }
       continue;
     }
-    auto bad = [&](const std::string& why) { fail(path, "tensor '" + key + "': " + why); };
+    // (clang's C++17 cannot capture a structured binding implicitly)
+    auto bad = [&, &key = key](const std::string& why) {
+      fail(path, "tensor '" + key + "': " + why);
+    };
     if (!value.is_object()) bad("header entry is not an object");
     Entry entry;
     entry.name = key;

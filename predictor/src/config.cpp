@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "json_number.h"
 #include "sam3/errors.h"
 
 namespace sam3 {
@@ -138,6 +139,9 @@ namespace {
 template <typename T>
 void read(const json& j, const std::string& section, const char* key, T& out) {
   if (!j.contains(key) || j.at(key).is_null()) return;
+  if (auto why = json_number_problem<T>(j.at(key))) {
+    throw ConfigError("config: '" + section + key + "': " + *why);
+  }
   try {
     out = j.at(key).get<T>();
   } catch (const json::exception& e) {

@@ -78,8 +78,15 @@ GstHarness *harness (const std::string &props, GstElement **seg_out = nullptr) {
     g_strfreev (pair);
   }
   g_strfreev (kv);
-  if (seg_out) *seg_out = GST_ELEMENT (gst_object_ref (seg));
-  return gst_harness_new_with_element (seg, "sink", "src");
+  // gst_harness_new_with_element does not take the floating reference: sink
+  // it here and hand it to the caller (or drop it), else the element leaks
+  gst_object_ref_sink (seg);
+  GstHarness *h = gst_harness_new_with_element (seg, "sink", "src");
+  if (seg_out)
+    *seg_out = seg;
+  else
+    gst_object_unref (seg);
+  return h;
 }
 
 guint64 stat (GstElement *seg, const char *field) {
@@ -533,7 +540,9 @@ TEST (Sam3SegmentBatch, Sam21AndSam1CheckpointsRunInTheElement) {
     GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
     g_object_set (seg, "model-file", path.c_str (), "num-threads", 2, "batch-size", 2, NULL);
     gst_util_set_object_arg (G_OBJECT (seg), "boxes", "<<264,54,408,162>>");
+    gst_object_ref_sink (seg);  // the harness does not take the floating ref
     GstHarness *h = gst_harness_new_with_element (seg, "sink", "src");
+    gst_object_unref (seg);
     GstVideoInfo info;
     GstBuffer *in = frame (0, GST_VIDEO_FORMAT_BGRx, &info);
     gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));

@@ -301,7 +301,8 @@ TEST (Sam3SegmentTest, StressPromptPropertiesWhileStreaming) {
   ASSERT_NE (seg, nullptr);
   g_object_set (seg, "model-file", sam3::test::fixture_path (kModel).c_str (), NULL);
   gst_util_set_object_arg (G_OBJECT (seg), "boxes", "<<10,5,50,40>>");
-  gst_object_ref (seg);
+  // ours (the harness does not take the floating reference)
+  gst_object_ref_sink (seg);
   GstHarness *h = gst_harness_new_with_element (seg, "sink", "src");
   gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
   GValue boxes = G_VALUE_INIT;

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "json_number.h"
 #include "sam3/errors.h"
 
 namespace sam3::sam1 {
@@ -88,6 +89,9 @@ template <typename T>
 void get(const json& j, const char* key, T& out) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
+  if (auto why = json_number_problem<T>(*it)) {
+    throw ConfigError(std::string("SAM 1 config: key '") + key + "': " + *why);
+  }
   try {
     out = it->get<T>();
   } catch (const json::exception& e) {
