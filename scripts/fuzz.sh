@@ -76,9 +76,17 @@ for n in "${names[@]}"; do
   [ -d "fuzz/corpus/$n" ] && cp -r "fuzz/corpus/$n/." "$work/corpus/"
   rm -f "$work/corpus/README.md"
   log="$work/fuzz.log"
+  # element_prompts: GStreamer 1.22 leaks a GValue when its own parsers fail
+  # inside a nested array (fuzz/lsan-gst.supp); the suppression matches only
+  # with full unwinding on malloc (slower, still leak-checked)
+  run_env=()
+  if [ "$n" = element_prompts ]; then
+    run_env=(LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan-gst.supp:print_suppressions=0"
+             ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0:malloc_context_size=255")
+  fi
   set +e
   # shellcheck disable=SC2086
-  "$build/fuzz/fuzz-$n" "$work/corpus" -max_total_time="$seconds" -print_final_stats=1 \
+  env "${run_env[@]}" "$build/fuzz/fuzz-$n" "$work/corpus" -max_total_time="$seconds" -print_final_stats=1 \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
     -artifact_prefix="$work/crashes/" ${FUZZ_ARGS:-} > "$log" 2>&1 < /dev/null
   rc=$?

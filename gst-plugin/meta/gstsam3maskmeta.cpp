@@ -3,6 +3,8 @@
  */
 #include "gstsam3maskmeta.h"
 
+#include <cmath>
+
 #include <cstring>
 
 GST_DEBUG_CATEGORY_STATIC (sam3maskmeta_debug);
@@ -167,14 +169,17 @@ gst_sam3_mask_meta_transform (GstBuffer * dest, GstMeta * meta,
     GST_DEBUG ("scaling mask meta %gx%g -> %dx%d", ref_w, ref_h, out_w, out_h);
     for (guint i = 0; i < src->objects->len; i++) {
       GstSam3MaskObject obj = g_array_index (src->objects, GstSam3MaskObject, i);
-      const gint x0 = (gint) (obj.x * sx + 0.5);
-      const gint y0 = (gint) (obj.y * sy + 0.5);
-      const gint x1 = (gint) ((obj.x + (gdouble) obj.width) * sx + 0.5);
-      const gint y1 = (gint) ((obj.y + (gdouble) obj.height) * sy + 0.5);
-      obj.x = x0;
-      obj.y = y0;
-      obj.width = (guint) MAX (x1 - x0, obj.width ? 1 : 0);
-      obj.height = (guint) MAX (y1 - y0, obj.height ? 1 : 0);
+      /* in double, clamped before any cast (a hostile box or scale must not
+       * overflow an int); the scaled mask is at most the output frame's size,
+       * so its allocation is bounded by the frame */
+      const gdouble x0 = std::floor (obj.x * sx + 0.5);
+      const gdouble y0 = std::floor (obj.y * sy + 0.5);
+      const gdouble x1 = std::floor ((obj.x + (gdouble) obj.width) * sx + 0.5);
+      const gdouble y1 = std::floor ((obj.y + (gdouble) obj.height) * sy + 0.5);
+      obj.x = (gint) CLAMP (x0, (gdouble) G_MININT, (gdouble) G_MAXINT);
+      obj.y = (gint) CLAMP (y0, (gdouble) G_MININT, (gdouble) G_MAXINT);
+      obj.width = (guint) CLAMP (x1 - x0, obj.width ? 1.0 : 0.0, (gdouble) out_w);
+      obj.height = (guint) CLAMP (y1 - y0, obj.height ? 1.0 : 0.0, (gdouble) out_h);
       if (obj.mask)
         obj.mask = resize_mask_buffer (obj.mask, obj.width, obj.height);
       if (obj.logits)           /* model space: unchanged by scaling */
