@@ -24,7 +24,8 @@
 # g++, pkg-config with glib-2.0. Network access to the mirror.
 #
 # Usage: scripts/check-gst126.sh [--run] [--meson] [--keep]
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian),
+# Environment: DEBIAN_MIRROR (default: the Debian archive this machine's apt
+#              sources use: the first active `URIs:` / `deb` entry ending in /debian),
 #              DEBIAN_SUITE (default trixie), GST126_DIR (work folder; default
 #              a new temporary folder, removed at the end unless --keep).
 set -euo pipefail
@@ -44,7 +45,20 @@ for a in "$@"; do
   esac
 done
 
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive of this machine's own apt sources (active lines only; no
+# host name is written in the repository).
+apt_mirror() {
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+      2>/dev/null |
+    sed -n -e 's/^[[:space:]]*URIs:[[:space:]]*//p' \
+      -e 's/^[[:space:]]*deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p' |
+    tr ' ' '\n' | sed 's#/*$##' | grep -E '^(https?|ftp)://.*/debian$' | head -1
+}
+mirror=${DEBIAN_MIRROR:-$(apt_mirror)}
+if [ -z "$mirror" ]; then
+  echo "check-gst126.sh: no Debian archive in the apt sources (/etc/apt/sources.list*); set DEBIAN_MIRROR" >&2
+  exit 2
+fi
 suite=${DEBIAN_SUITE:-trixie}
 arch=amd64
 triplet=x86_64-linux-gnu
