@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <string>
 
 #include "gstsam3maskmeta.h"
 
@@ -18,6 +19,32 @@ class GstTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { gst_init(nullptr, nullptr); }
 };
+
+// A GstHarness around a new sam3segment with model-file = |model|, 2 threads
+// and |props| ("name=value name=value", as gst-launch reads them). The
+// element's floating reference is sunk (gst_harness_new_with_element does not
+// take it): it is handed to the caller in *seg_out, or dropped.
+inline GstHarness *segment_harness(const std::string &model, const std::string &props,
+                                   GstElement **seg_out = nullptr) {
+  GstElement *seg = gst_element_factory_make("sam3segment", nullptr);
+  EXPECT_NE(seg, nullptr);
+  g_object_set(seg, "model-file", model.c_str(), "num-threads", 2, NULL);
+  gchar **kv = g_strsplit(props.c_str(), " ", -1);
+  for (gchar **p = kv; *p; ++p) {
+    if (!**p) continue;
+    gchar **pair = g_strsplit(*p, "=", 2);
+    gst_util_set_object_arg(G_OBJECT(seg), pair[0], pair[1]);
+    g_strfreev(pair);
+  }
+  g_strfreev(kv);
+  gst_object_ref_sink(seg);
+  GstHarness *h = gst_harness_new_with_element(seg, "sink", "src");
+  if (seg_out)
+    *seg_out = seg;
+  else
+    gst_object_unref(seg);
+  return h;
+}
 
 // A frame of |fmt| with every byte = base + (index % 5).
 inline GstBuffer *make_frame(GstVideoFormat fmt, int w, int h,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fixtures.h"
+#include "gst_test_util.h"
 #include "gstsam3maskmeta.h"
 
 namespace {
@@ -66,27 +67,7 @@ GstBuffer *frame (int i, GstVideoFormat fmt, GstVideoInfo *info, int w = 0, int 
 }
 
 GstHarness *harness (const std::string &props, GstElement **seg_out = nullptr) {
-  GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
-  EXPECT_NE (seg, nullptr);
-  g_object_set (seg, "model-file", sam3::test::fixture_path (kModel).c_str (), "num-threads", 2,
-      NULL);
-  gchar **kv = g_strsplit (props.c_str (), " ", -1);
-  for (gchar **p = kv; *p; ++p) {
-    if (!**p) continue;
-    gchar **pair = g_strsplit (*p, "=", 2);
-    gst_util_set_object_arg (G_OBJECT (seg), pair[0], pair[1]);
-    g_strfreev (pair);
-  }
-  g_strfreev (kv);
-  // gst_harness_new_with_element does not take the floating reference: sink
-  // it here and hand it to the caller (or drop it), else the element leaks
-  gst_object_ref_sink (seg);
-  GstHarness *h = gst_harness_new_with_element (seg, "sink", "src");
-  if (seg_out)
-    *seg_out = seg;
-  else
-    gst_object_unref (seg);
-  return h;
+  return sam3test::segment_harness (sam3::test::fixture_path (kModel), props, seg_out);
 }
 
 guint64 stat (GstElement *seg, const char *field) {
