@@ -133,6 +133,20 @@ constexpr double kDefaultMaxHoleArea = -1.0;
 constexpr double kDefaultMaxSprinkleArea = -1.0;
 constexpr double kDefaultScoreThreshold = 0.0;
 constexpr guint kMaxBatchSize = 64;
+// Limits (docs/elements.md, "Limits"). Frames up to 8192 x 8192 (8K UHD and
+// DCI 8K); larger caps are refused.
+#define SAM3_MAX_FRAME_DIM 8192
+constexpr int kMaxFrameDim = SAM3_MAX_FRAME_DIM;
+// Frames held by one batch (the mapped input plus its RGB conversion): a
+// batch completes early when batch-size frames would exceed this.
+constexpr guint64 kMaxBatchBytes = guint64 (1) << 30;
+// The decoder's output at frame resolution in one call (upsampled float
+// logits, the thresholded and float masks: ~14 bytes per pixel per mask,
+// measured at 8K): box groups are decoded in chunks that stay under this,
+// one object per call at least; each call's masks are cropped to their boxes
+// before the next.
+constexpr guint64 kMaxDecodeBytes = guint64 (512) << 20;
+constexpr guint64 kDecodeBytesPerMaskPixel = 14;
 
 GType sam3_device_get_type () {
   static GType type = 0;
@@ -352,6 +366,9 @@ struct _GstSam3Segment {
   gint fps_n, fps_d;
   // flow of the last push from the timer thread, returned by the next chain
   GstFlowReturn timer_flow;
+  // caps beyond the maximum frame size were refused (warned once per start),
+  // under the object lock
+  gboolean warned_frame_size;
 };
 
 enum { SIGNAL_ADD_PROMPT, SIGNAL_CLEAR_PROMPTS, LAST_SIGNAL };
@@ -362,7 +379,11 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (sam3segment, "sam3segment", GST_RANK_NONE
     GST_TYPE_SAM3_SEGMENT,
     GST_DEBUG_CATEGORY_INIT (sam3_segment_debug, "sam3segment", 0, "SAM 3 segmentation"));
 
-#define VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, NV12, I420 }")
+#define VIDEO_CAPS                                                                  \
+  "video/x-raw, format = (string) { RGB, BGR, RGBA, BGRA, RGBx, BGRx, NV12, I420 }, " \
+  "width = (int) [ 1, " G_STRINGIFY (SAM3_MAX_FRAME_DIM) " ], "                       \
+  "height = (int) [ 1, " G_STRINGIFY (SAM3_MAX_FRAME_DIM) " ], "                      \
+  "framerate = (fraction) [ 0, max ]"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE (
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (VIDEO_CAPS));
@@ -497,6 +518,7 @@ static gboolean gst_sam3_segment_start (GstBaseTransform *trans) {
   Settings s = *self->settings;
   *self->stats = Stats{};
   self->timer_flow = GST_FLOW_OK;
+  self->warned_frame_size = FALSE;
   GST_OBJECT_UNLOCK (self);
   if (s.model_file.empty ()) {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("No model file given"),
@@ -704,6 +726,29 @@ static gboolean set_caps_impl (GstBaseTransform *trans, GstCaps *incaps,
   return TRUE;
 }
 
+// The template refuses frames beyond kMaxFrameDim; this says so once per
+// start (upstream only sees not-negotiated).
+static gboolean accept_caps_impl (GstBaseTransform *trans, GstPadDirection direction,
+    GstCaps *caps) {
+  GstSam3Segment *self = GST_SAM3_SEGMENT (trans);
+  if (GST_BASE_TRANSFORM_CLASS (gst_sam3_segment_parent_class)->accept_caps (trans, direction, caps))
+    return TRUE;
+  gint w = 0, h = 0;
+  const GstStructure *str = gst_caps_get_size (caps) > 0 ? gst_caps_get_structure (caps, 0) : nullptr;
+  if (str && gst_structure_get_int (str, "width", &w) && gst_structure_get_int (str, "height", &h) &&
+      (w > kMaxFrameDim || h > kMaxFrameDim)) {
+    GST_OBJECT_LOCK (self);
+    const bool warn = !self->warned_frame_size;
+    self->warned_frame_size = TRUE;
+    GST_OBJECT_UNLOCK (self);
+    if (warn)
+      GST_ELEMENT_WARNING (self, CORE, NEGOTIATION, ("Frame too large"),
+          ("%dx%d frames exceed the maximum frame size %dx%d (docs/elements.md, Limits); "
+           "scale them down before sam3segment (videoscale)", w, h, kMaxFrameDim, kMaxFrameDim));
+  }
+  return FALSE;
+}
+
 namespace {
 
 struct ObjectResult {
@@ -755,41 +800,6 @@ void collect (const sam3::Prediction &p, guint first_id, GstSam3PromptSource sou
   }
 }
 
-// The decoder for one frame: every prompt group of its snapshot, on the
-// embedding `pending.index` of `pred`. Objects keep stable ids: boxes 0..B-1,
-// the points object B, upstream ROIs after, run-time prompts >= 1000.
-std::vector<ObjectResult> decode (sam3::InteractiveImagePredictor &pred, const Pending &p) {
-  const Settings &s = p.s;
-  std::vector<ObjectResult> objects;
-  pred.mask_threshold = s.mask_threshold;
-  const sam3::PredictorDefaults &model_default = pred.model ().config ().predictor;
-  pred.max_hole_area = s.max_hole_area >= 0 ? s.max_hole_area : model_default.max_hole_area;
-  pred.max_sprinkle_area =
-      s.max_sprinkle_area >= 0 ? s.max_sprinkle_area : model_default.max_sprinkle_area;
-  auto run = [&] (const sam3::PredictArgs &a, guint first_id, GstSam3PromptSource source) {
-    const size_t first = objects.size ();
-    collect (pred.predict_image (p.index, a), first_id, source, &objects);
-    return first;
-  };
-  if (!s.boxes.empty ())
-    run (prompt_args (s.boxes, {}, s.multimask_output), 0, GST_SAM3_PROMPT_SOURCE_PROPERTY);
-  if (!s.points.empty ())
-    run (prompt_args ({}, s.points, s.multimask_output), static_cast<guint> (s.boxes.size ()),
-        GST_SAM3_PROMPT_SOURCE_PROPERTY);
-  if (!p.rois.empty ()) {
-    std::vector<std::array<float, 4>> boxes;
-    for (const auto &r : p.rois) boxes.push_back (r.box);
-    const guint first_id = static_cast<guint> (s.boxes.size () + (s.points.empty () ? 0 : 1));
-    const size_t first = run (prompt_args (boxes, {}, s.multimask_output), first_id,
-        GST_SAM3_PROMPT_SOURCE_ROI_META);
-    for (size_t i = first; i < objects.size (); ++i)
-      objects[i].parent_roi_id = p.rois[i - first].roi_id;
-  }
-  for (const auto &d : p.dynamic)
-    run (prompt_args (d.box, d.points, s.multimask_output), d.object_id, d.source);
-  return objects;
-}
-
 // Crops each mask to its bounding box; drops empty masks and those under
 // the score threshold.
 std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objects, int width,
@@ -817,6 +827,67 @@ std::vector<AttachedObject> crop_objects (const std::vector<ObjectResult> &objec
     }
     out.push_back (std::move (a));
   }
+  return out;
+}
+
+// Objects per decoder call on a w x h frame: their masks at frame resolution
+// stay under kMaxDecodeBytes (at least one object per call).
+size_t decode_chunk (int w, int h, bool multimask) {
+  const guint64 per_object = static_cast<guint64> (w) * static_cast<guint64> (h) *
+                             (multimask ? 3 : 1) * kDecodeBytesPerMaskPixel;
+  return static_cast<size_t> (std::max<guint64> (1, kMaxDecodeBytes / std::max<guint64> (1, per_object)));
+}
+
+// The decoder for one frame: every prompt group of its snapshot, on the
+// embedding `pending.index` of `pred`, box groups in calls of at most
+// `chunk` objects. Each call's masks are cropped (crop_objects, `full` is
+// its scratch) before the next call, so only the crops outlive it. Objects
+// keep stable ids: boxes 0..B-1, the points object B, upstream ROIs after,
+// run-time prompts >= 1000.
+std::vector<AttachedObject> decode (sam3::InteractiveImagePredictor &pred, const Pending &p,
+    size_t chunk, int width, int height, cv::Mat &full) {
+  const Settings &s = p.s;
+  std::vector<AttachedObject> out;
+  pred.mask_threshold = s.mask_threshold;
+  const sam3::PredictorDefaults &model_default = pred.model ().config ().predictor;
+  pred.max_hole_area = s.max_hole_area >= 0 ? s.max_hole_area : model_default.max_hole_area;
+  pred.max_sprinkle_area =
+      s.max_sprinkle_area >= 0 ? s.max_sprinkle_area : model_default.max_sprinkle_area;
+  // parents: the prompting ROI ids of the call's objects (nullptr: none)
+  auto run = [&] (const sam3::PredictArgs &a, guint first_id, GstSam3PromptSource source,
+                 const gint *parents) {
+    std::vector<ObjectResult> objects;
+    collect (pred.predict_image (p.index, a), first_id, source, &objects);
+    for (size_t i = 0; parents && i < objects.size (); ++i) objects[i].parent_roi_id = parents[i];
+    auto cropped = crop_objects (objects, width, height, s.score_threshold, s.attach_logits, full);
+    out.insert (out.end (), std::make_move_iterator (cropped.begin ()),
+        std::make_move_iterator (cropped.end ()));
+  };
+  auto run_boxes = [&] (const std::vector<std::array<float, 4>> &boxes, guint first_id,
+                       GstSam3PromptSource source, const std::vector<gint> *parents) {
+    for (size_t k = 0; k < boxes.size (); k += chunk) {
+      const size_t n = std::min (chunk, boxes.size () - k);
+      const std::vector<std::array<float, 4>> part (boxes.begin () + k, boxes.begin () + k + n);
+      run (prompt_args (part, {}, s.multimask_output), first_id + static_cast<guint> (k), source,
+          parents ? parents->data () + k : nullptr);
+    }
+  };
+  if (!s.boxes.empty ()) run_boxes (s.boxes, 0, GST_SAM3_PROMPT_SOURCE_PROPERTY, nullptr);
+  if (!s.points.empty ())
+    run (prompt_args ({}, s.points, s.multimask_output), static_cast<guint> (s.boxes.size ()),
+        GST_SAM3_PROMPT_SOURCE_PROPERTY, nullptr);
+  if (!p.rois.empty ()) {
+    std::vector<std::array<float, 4>> boxes;
+    std::vector<gint> parents;
+    for (const auto &r : p.rois) {
+      boxes.push_back (r.box);
+      parents.push_back (r.roi_id);
+    }
+    const guint first_id = static_cast<guint> (s.boxes.size () + (s.points.empty () ? 0 : 1));
+    run_boxes (boxes, first_id, GST_SAM3_PROMPT_SOURCE_ROI_META, &parents);
+  }
+  for (const auto &d : p.dynamic)
+    run (prompt_args (d.box, d.points, s.multimask_output), d.object_id, d.source, nullptr);
   return out;
 }
 
@@ -959,10 +1030,9 @@ static GstFlowReturn process_pending (GstSam3Segment *self, State *st) {
     try {
       if (p.infer) {
         const gint64 t0 = g_get_monotonic_time ();
-        auto objects = decode (*st->predictors[p.pred], p);
+        st->last_objects = decode (*st->predictors[p.pred], p,
+            decode_chunk (w, h, p.s.multimask_output), w, h, st->mask_scratch);
         dec_ms += ms_since (t0);
-        st->last_objects = crop_objects (objects, w, h, p.s.score_threshold, p.s.attach_logits,
-            st->mask_scratch);
         st->have_last = true;
         p.buf = gst_buffer_make_writable (p.buf);
         attach (p.buf, st->last_objects, w, h, false);
@@ -1052,12 +1122,15 @@ static void timer_loop_impl (GstSam3Segment *self) {
       GST_DEBUG_OBJECT (self, "batch-timeout: completing a partial batch");
       ret = drain (self);
     }
-    GST_PAD_STREAM_UNLOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
+    // still under the stream lock: a FLUSH_STOP (serialized) that follows
+    // resets it; set after the unlock, a FLUSHING from a push racing a flush
+    // would outlive that flush and fail the next chain call
     if (ret != GST_FLOW_OK) {
       GST_OBJECT_LOCK (self);
       self->timer_flow = ret;  // returned by the next chain call
       GST_OBJECT_UNLOCK (self);
     }
+    GST_PAD_STREAM_UNLOCK (GST_BASE_TRANSFORM_SINK_PAD (self));
     lk.lock ();
   }
 }
@@ -1165,7 +1238,11 @@ static GstFlowReturn submit_input_buffer_impl (GstBaseTransform *trans,
   }
   const bool infer = p.infer;
   const bool alone = !infer && st->pending.empty ();  // nothing before it: handle it now
-  const guint batch_size = std::max (1u, s.batch_size);
+  // at most kMaxBatchBytes of frames held (the mapped input and its RGB copy)
+  const guint64 frame_bytes = GST_VIDEO_INFO_SIZE (&st->info) +
+                              (st->direct ? 0 : GST_VIDEO_INFO_SIZE (&st->rgb_info));
+  const guint batch_size = static_cast<guint> (std::min<guint64> (std::max (1u, s.batch_size),
+      std::max<guint64> (1, kMaxBatchBytes / std::max<guint64> (1, frame_bytes))));
   const guint64 batch_timeout = s.batch_timeout;
   st->pending.push_back (std::move (p));
   if (infer) st->pending_infer++;
@@ -1439,6 +1516,12 @@ static gboolean gst_sam3_segment_set_caps (GstBaseTransform *trans, GstCaps *inc
       [&] { return set_caps_impl (trans, incaps, outcaps); });
 }
 
+static gboolean gst_sam3_segment_accept_caps (GstBaseTransform *trans, GstPadDirection direction,
+    GstCaps *caps) {
+  return guarded (GST_SAM3_SEGMENT (trans), FALSE,
+      [&] { return accept_caps_impl (trans, direction, caps); });
+}
+
 static GstFlowReturn gst_sam3_segment_submit_input_buffer (GstBaseTransform *trans,
     gboolean is_discont, GstBuffer *input) {
   return guarded (GST_SAM3_SEGMENT (trans), GST_FLOW_ERROR,
@@ -1614,6 +1697,7 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
   trans_class->start = GST_DEBUG_FUNCPTR (gst_sam3_segment_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_sam3_segment_stop);
   trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_sam3_segment_set_caps);
+  trans_class->accept_caps = GST_DEBUG_FUNCPTR (gst_sam3_segment_accept_caps);
   trans_class->submit_input_buffer = GST_DEBUG_FUNCPTR (gst_sam3_segment_submit_input_buffer);
   trans_class->generate_output = GST_DEBUG_FUNCPTR (gst_sam3_segment_generate_output);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_sam3_segment_transform_ip);

@@ -166,6 +166,63 @@ void require(bool ok, const std::string& what) {
 
 namespace {
 
+// Upper bounds, each at least 2x the largest released model (SAM 2.1 Hiera-L,
+// SAM 3): a config beyond them is refused before anything is derived or
+// allocated from it, so a hostile config cannot make the model built for it
+// arbitrarily large (docs/checkpoints.md, "Hostile files").
+void require_at_most(double v, double max, const std::string& what) {
+  if (!(v <= max)) {
+    std::ostringstream m;
+    m << what << " = " << v << " is above the limit " << max
+      << " (2x or more the largest released model)";
+    require(false, m.str());
+  }
+}
+
+void require_hiera_sizes(const HieraConfig& h);
+
+void require_sizes(const ModelConfig& c) {
+  require_at_most(c.image_size, 2048, "image_size");
+  require_at_most(c.hidden_dim, 1024, "hidden_dim");
+  const auto& md = c.mask_decoder;
+  require_at_most(md.num_multimask_outputs, 8, "mask_decoder.num_multimask_outputs");
+  require_at_most(md.two_way_depth, 8, "mask_decoder.two_way_depth");
+  require_at_most(md.num_heads, 64, "mask_decoder.num_heads");
+  require_at_most(md.mlp_dim, 8192, "mask_decoder.mlp_dim");
+  require_at_most(md.iou_head_depth, 8, "mask_decoder.iou_head_depth");
+  require_at_most(md.iou_head_hidden_dim, 4096, "mask_decoder.iou_head_hidden_dim");
+  require_at_most(c.prompt_encoder.mask_in_chans, 256, "prompt_encoder.mask_in_chans");
+  if (c.family == "sam3") {
+    const auto& v = c.vit;
+    require_at_most(v.depth, 64, "vit.depth");
+    require_at_most(v.embed_dim, 2048, "vit.embed_dim");
+    require_at_most(v.num_heads, 64, "vit.num_heads");
+    require_at_most(v.mlp_ratio, 8, "vit.mlp_ratio");
+    require_at_most(v.window_size, 256, "vit.window_size");
+    require_at_most(v.pretrain_img_size, 2048, "vit.pretrain_img_size");
+  } else {
+    require_hiera_sizes(c.hiera);
+  }
+}
+
+void require_hiera_sizes(const HieraConfig& h) {
+  {
+    for (auto n : h.stages) require_at_most(n, 64, "trunk.stages entry");
+    require_at_most(h.embed_dim, 512, "trunk.embed_dim");
+    require_at_most(h.num_heads, 64, "trunk.num_heads");
+    require_at_most(h.dim_mul, 2, "trunk.dim_mul");
+    require_at_most(h.head_mul, 2, "trunk.head_mul");
+    for (auto q : h.q_stride) require_at_most(q, 4, "trunk.q_stride entry");
+    for (auto w : h.window_spec) require_at_most(w, 256, "trunk.window_spec entry");
+    for (auto w : h.window_pos_embed_bkg_spatial_size)
+      require_at_most(w, 64, "trunk.window_pos_embed_bkg_spatial_size entry");
+    require_at_most(h.patch_kernel_size, 32, "trunk.patch_embed kernel_size");
+    require_at_most(h.patch_stride, 32, "trunk.patch_embed stride");
+    require_at_most(h.patch_padding, 32, "trunk.patch_embed padding");
+    require_at_most(h.mlp_ratio, 8, "trunk.mlp_ratio");
+  }
+}
+
 void validate_decoder_parts(const ModelConfig& c) {
   const auto& md = c.mask_decoder;
   require(c.hidden_dim > 0 && c.hidden_dim % 8 == 0, "hidden_dim must be a multiple of 8");
@@ -234,6 +291,7 @@ void validate_sam2(const ModelConfig& c) {
 void ModelConfig::validate() const {
   if (family == "sam2.1" || family == "sam2") {
     require(family == "sam2.1", "family must be spelled 'sam2.1' (SAM 2 has the same image path)");
+    require_sizes(*this);
     validate_sam2(*this);
     return;
   }
@@ -241,6 +299,7 @@ void ModelConfig::validate() const {
     throw ConfigError("config: family 'sam1' is not supported yet");
   }
   require(family == "sam3", "unknown family '" + family + "' (expected sam3 or sam2.1)");
+  require_sizes(*this);
   require(image_size > 0, "image_size must be > 0");
   require(vit.img_size == image_size, "vit.img_size (" + std::to_string(vit.img_size) +
                                           ") must equal image_size (" +
@@ -278,6 +337,7 @@ void ModelConfig::validate() const {
   const auto& md = mask_decoder;
   require(md.num_multimask_outputs >= 1, "mask_decoder.num_multimask_outputs must be >= 1");
   require(md.two_way_depth >= 1, "mask_decoder.two_way_depth must be >= 1");
+  require(md.attention_downsample_rate >= 1, "mask_decoder.attention_downsample_rate must be >= 1");
   require(md.num_heads > 0 && hidden_dim % md.num_heads == 0 &&
               (hidden_dim / md.attention_downsample_rate) % md.num_heads == 0,
           "mask_decoder.num_heads must divide hidden_dim and hidden_dim/attention_downsample_rate");
@@ -361,6 +421,7 @@ ModelConfig sam2_from_json(const json& root, const json& j) {
     std::vector<int64_t> channels;
     read(*v, "neck.", "backbone_channel_list", channels);
     if (!channels.empty()) {
+      require_hiera_sizes(c.hiera);  // before stage_dims() builds the block list
       auto dims = c.hiera.stage_dims();
       std::reverse(dims.begin(), dims.end());
       require(channels == dims, "neck.backbone_channel_list does not match the trunk's widths");

@@ -2,7 +2,9 @@
 // and racing the batch-timeout thread, EOS racing the timer, caps changes on
 // every frame (1x1 to 8K, RGB and I420), buffers without timestamps, and a
 // prompt event before every buffer, 10,000 ROI metas on one frame, the model
-// file replaced or deleted between starts. Each case checks that every buffer that
+// file replaced or deleted between starts, property writes racing state
+// changes, and the limits (maximum frame size, batch memory, decoder memory
+// on 8K frames). Each case checks that every buffer that
 // leaves does so in order with its timestamps and that the element still
 // produces a mask afterwards. GstHarness with the tiny-a fixture model.
 #include <gst/check/gstharness.h>
@@ -12,8 +14,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fixtures.h"
@@ -40,7 +48,9 @@ GstBuffer *frame (int i, GstVideoFormat fmt, int w, int h, GstVideoInfo *info) {
   GstBuffer *b = gst_buffer_new_allocate (nullptr, GST_VIDEO_INFO_SIZE (info), nullptr);
   GstMapInfo map;
   gst_buffer_map (b, &map, GST_MAP_WRITE);
-  for (gsize k = 0; k < map.size; ++k) map.data[k] = (guint8) ((k * 7 + i * 13) & 0xff);
+  // byte k = (7k + 13i) mod 256: period 256, so the first 256 bytes repeat
+  for (gsize k = 0; k < map.size && k < 256; ++k) map.data[k] = (guint8) ((k * 7 + i * 13) & 0xff);
+  for (gsize k = 256; k < map.size; k += 256) std::memcpy (map.data + k, map.data, std::min<gsize> (256, map.size - k));
   gst_buffer_unmap (b, &map);
   GST_BUFFER_PTS (b) = i * GST_MSECOND;
   GST_BUFFER_DTS (b) = i * GST_MSECOND + 1;
@@ -433,4 +443,288 @@ TEST (Sam3SegmentFault, ModelFileChangedBetweenStarts) {
   gst_element_set_bus (seg, nullptr);
   gst_object_unref (bus);
   gst_object_unref (seg);
+}
+
+// ---------------------------------------------------------------------------
+// Limits (docs/elements.md, "Limits"): mirrors of the element's constants.
+namespace {
+
+constexpr int kMaxFrameDim = 8192;
+constexpr guint64 kMaxBatchBytes = guint64 (1) << 30;
+
+// VmHWM / VmRSS of this process, bytes
+guint64 proc_status_bytes (const char *key) {
+  FILE *f = std::fopen ("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  guint64 kb = 0;
+  const size_t n = std::strlen (key);
+  while (std::fgets (line, sizeof line, f))
+    if (std::strncmp (line, key, n) == 0 && line[n] == ':') kb = g_ascii_strtoull (line + n + 1, nullptr, 10);
+  std::fclose (f);
+  return kb * 1024;
+}
+
+// Resets VmHWM to the current RSS (Linux >= 4.0); false where not allowed.
+bool reset_peak_rss () {
+  FILE *f = std::fopen ("/proc/self/clear_refs", "w");
+  if (!f) return false;
+  const bool ok = std::fputs ("5", f) >= 0;
+  return std::fclose (f) == 0 && ok;
+}
+
+}  // namespace
+
+// Frames up to 8192 on a side negotiate and get masks; 8193 is refused at
+// negotiation (not-negotiated), with one warning naming the size and the
+// limit; the element then works at a normal size.
+TEST (Sam3SegmentFault, MaximumFrameSize) {
+  GstElement *seg = nullptr;
+  GstHarness *h = harness ("boxes=<<2,2,12,12>>", &seg);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (seg, bus);
+  GstVideoInfo info;
+  GstBuffer *b = frame (0, GST_VIDEO_FORMAT_RGB, kMaxFrameDim, 16, &info);
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  ASSERT_EQ (gst_harness_push (h, b), GST_FLOW_OK);
+  GstBuffer *out = gst_harness_pull (h);
+  ASSERT_NE (out, nullptr);
+  expect_fields (out, 0);
+  EXPECT_EQ (n_objects (out), 1u);
+  gst_buffer_unref (out);
+  EXPECT_TRUE (pop_warnings (bus).empty ());
+  for (const auto &sz : {std::pair<int, int>{kMaxFrameDim + 1, 16}, {16, kMaxFrameDim + 1}}) {
+    b = frame (1, GST_VIDEO_FORMAT_I420, sz.first, sz.second, &info);
+    gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+    EXPECT_EQ (gst_harness_push (h, b), GST_FLOW_NOT_NEGOTIATED) << sz.first << "x" << sz.second;
+  }
+  const auto warnings = pop_warnings (bus);
+  ASSERT_EQ (warnings.size (), 1u) << "one warning per start";
+  EXPECT_NE (warnings[0].find ("8193x16 frames exceed the maximum frame size 8192x8192"),
+      std::string::npos) << warnings[0];
+  EXPECT_EQ (gst_harness_buffers_in_queue (h), 0u);
+  expect_usable (h, 1, 2);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_element_set_bus (seg, nullptr);
+  gst_object_unref (bus);
+  gst_object_unref (seg);
+  gst_harness_teardown (h);
+}
+
+// batch-size 64 on 8K frames: a batch holds at most 1 GiB of frames (the
+// mapped input and, for YUV, its RGB conversion), so it completes after
+// floor(1 GiB / frame bytes) frames: 10 for RGB, 7 for I420.
+TEST (Sam3SegmentFault, MaximumBatchMemory) {
+  for (GstVideoFormat fmt : {GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_I420}) {
+    GstElement *seg = nullptr;
+    GstHarness *h = harness ("batch-size=64 boxes=<<8,8,40,30>>", &seg);
+    GstVideoInfo info, rgb;
+    gst_buffer_unref (frame (0, fmt, 7680, 4320, &info));
+    gst_video_info_set_format (&rgb, GST_VIDEO_FORMAT_RGB, 7680, 4320);
+    const guint64 per_frame = GST_VIDEO_INFO_SIZE (&info) +
+                              (fmt == GST_VIDEO_FORMAT_RGB ? 0 : GST_VIDEO_INFO_SIZE (&rgb));
+    const int expected = (int) (kMaxBatchBytes / per_frame);
+    ASSERT_EQ (expected, fmt == GST_VIDEO_FORMAT_RGB ? 10 : 7);
+    gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+    for (int i = 0; i < expected; ++i) {
+      EXPECT_EQ (gst_harness_buffers_in_queue (h), 0u) << "batch completed after " << i << " frames";
+      ASSERT_EQ (gst_harness_push (h, frame (i, fmt, 7680, 4320, &info)), GST_FLOW_OK);
+    }
+    ASSERT_EQ (gst_harness_buffers_in_queue (h), (guint) expected);
+    EXPECT_EQ (stat (seg, "encoder-runs"), 1u);
+    EXPECT_EQ (stat (seg, "frames-encoded"), (guint64) expected);
+    for (int i = 0; i < expected; ++i) {
+      GstBuffer *b = gst_harness_pull (h);
+      expect_fields (b, i);
+      EXPECT_EQ (n_objects (b), 1u) << "frame " << i;
+      gst_buffer_unref (b);
+    }
+    flush (h);
+    g_object_set (seg, "batch-size", 2, NULL);  // small frames: a batch is batch-size again
+    expect_usable (h, 2, expected);
+    gst_object_unref (seg);
+    gst_harness_teardown (h);
+  }
+}
+
+// 16 detector boxes on an 8K frame with 3 masks each: decoded one object per
+// call (the decoder's output at frame resolution is bounded per call) and
+// cropped before the next call, so the peak RSS grows by about one object's
+// ~1.4 GB, not the ~22 GB of 16 objects at once; every object gets its own
+// id and its ROI's id as parent.
+TEST (Sam3SegmentFault, DecoderMemoryIsBoundedOnLargeFrames) {
+  GstElement *seg = nullptr;
+  GstHarness *h = harness ("multimask-output=true", &seg);
+  GstVideoInfo info;
+  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info));
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  // warm-up frame (allocator pools, model buffers)
+  ASSERT_EQ (gst_harness_push (h, frame (0, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info)), GST_FLOW_OK);
+  gst_buffer_unref (gst_harness_pull (h));
+  GstBuffer *in = frame (1, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info);
+  for (int k = 0; k < 16; ++k) {
+    GstVideoRegionOfInterestMeta *roi = gst_buffer_add_video_region_of_interest_meta (
+        in, "det", 200 + 440 * k, 300 + 200 * k, 300, 240);
+    roi->id = 500 + k;
+  }
+  if (!reset_peak_rss ()) GTEST_SKIP () << "cannot reset VmHWM (/proc/self/clear_refs)";
+  const guint64 rss0 = proc_status_bytes ("VmRSS");
+  ASSERT_EQ (gst_harness_push (h, in), GST_FLOW_OK);
+  const guint64 peak = proc_status_bytes ("VmHWM");
+  GstBuffer *out = gst_harness_pull (h);
+  ASSERT_NE (out, nullptr);
+  expect_fields (out, 1);
+  const double grew_mib = (double) (peak - std::min (peak, rss0)) / (1 << 20);
+  std::printf ("decoding 16 objects x 3 masks at 7680x4320: peak RSS +%.0f MiB\n", grew_mib);
+  EXPECT_LT (grew_mib, 2048.0);
+  GstSam3MaskMeta *m = gst_buffer_get_sam3_mask_meta (out);
+  ASSERT_NE (m, nullptr);
+  std::vector<guint> ids;
+  for (guint i = 0; i < gst_sam3_mask_meta_get_n_objects (m); ++i) {
+    const GstSam3MaskObject *o = gst_sam3_mask_meta_get_object (m, i);
+    ids.push_back (o->object_id);
+    EXPECT_EQ (o->parent_roi_id, (gint) (500 + o->object_id)) << "object " << o->object_id;
+  }
+  EXPECT_GE (ids.size (), 1u);
+  for (size_t i = 1; i < ids.size (); ++i) EXPECT_LT (ids[i - 1], ids[i]);
+  gst_buffer_unref (out);
+  gst_object_unref (seg);
+  gst_harness_teardown (h);
+}
+
+// ---------------------------------------------------------------------------
+// Property writes racing state changes: two application threads write every
+// writable property (valid and malformed values, also the READY-only ones:
+// model-file, num-threads) and call add-prompt / clear-prompts / read stats,
+// while the main thread runs a pipeline NULL -> PLAYING -> EOS -> NULL 25
+// times. Every run delivers all its frames in order with their timestamps;
+// then a run without writers gets masks on every frame.
+namespace {
+
+struct RaceCounter {
+  std::atomic<int> received{0};
+  std::atomic<int> bad{0};
+  std::atomic<int> with_meta{0};
+};
+
+GstPadProbeReturn race_probe (GstPad *, GstPadProbeInfo *info, gpointer user) {
+  auto *c = static_cast<RaceCounter *> (user);
+  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER (info);
+  const int n = c->received++;
+  if (GST_BUFFER_OFFSET (b) != (guint64) n || GST_BUFFER_PTS (b) != gst_util_uint64_scale (n, GST_SECOND, 30))
+    c->bad++;
+  if (gst_buffer_get_sam3_mask_meta (b)) c->with_meta++;
+  return GST_PAD_PROBE_OK;
+}
+
+void write_properties (GstElement *seg, unsigned seed, const std::atomic<bool> &stop,
+    const std::string &model_a, const std::string &model_b, std::atomic<long> *writes) {
+  std::mt19937 rng (seed);
+  const char *boxes[] = {"<<8,8,40,30>>", "<<1,1,20,20>,<30,10,60,40>>", "<>", "<<8,8>>", "nonsense"};
+  const char *points[] = {"<<20,20,1>>", "<<5,5,1>,<30,30,0>>", "<>", "<<1,2,3,4>>"};
+  while (!stop.load ()) {
+    switch (rng () % 16) {
+      case 0: gst_util_set_object_arg (G_OBJECT (seg), "boxes", boxes[rng () % 5]); break;
+      case 1: gst_util_set_object_arg (G_OBJECT (seg), "points", points[rng () % 4]); break;
+      case 2: g_object_set (seg, "batch-size", 1 + rng () % 4, NULL); break;
+      case 3: g_object_set (seg, "batch-timeout", (guint64) (rng () % 2) * GST_MSECOND, NULL); break;
+      case 4: g_object_set (seg, "inference-interval", 1 + rng () % 3, NULL); break;
+      case 5: g_object_set (seg, "mask-threshold", (rng () % 3) * 0.5 - 0.5, NULL); break;
+      case 6: g_object_set (seg, "multimask-output", (gboolean) (rng () % 2), NULL); break;
+      case 7: g_object_set (seg, "score-threshold", (rng () % 2) * 0.1, NULL); break;
+      case 8: g_object_set (seg, "attach-logits", (gboolean) (rng () % 2), NULL); break;
+      case 9: gst_util_set_object_arg (G_OBJECT (seg), "skip-mode", rng () % 2 ? "stale" : "none"); break;
+      case 10: g_object_set (seg, "object-class", rng () % 2 ? "person,car" : "", NULL); break;
+      case 11: g_object_set (seg, "max-hole-area", (double) (rng () % 3) * 4 - 1, NULL); break;
+      case 12:
+        g_object_set (seg, "model-file", (rng () % 2 ? model_a : model_b).c_str (), "num-threads",
+            1 + (int) (rng () % 2), NULL);
+        break;
+      case 13: {
+        GstStructure *p = gst_structure_from_string ("prompt, box=(int)<2,2,30,30>", nullptr);
+        guint id = 0;
+        g_signal_emit_by_name (seg, "add-prompt", p, &id);
+        gst_structure_free (p);
+        break;
+      }
+      case 14: g_signal_emit_by_name (seg, "clear-prompts"); break;
+      default: {
+        GstStructure *s = nullptr;
+        g_object_get (seg, "stats", &s, NULL);
+        if (s) gst_structure_free (s);
+      }
+    }
+    (*writes)++;
+    if (rng () % 8 == 0) std::this_thread::yield ();
+  }
+}
+
+}  // namespace
+
+TEST (Sam3SegmentFault, PropertyWritesRacingStateChanges) {
+  const std::string model_a = sam3::test::fixture_path (kModel);
+  const std::string model_b = sam3::test::fixture_path ("sam3/tiny-b/checkpoint.pt");
+  const std::string desc =
+      "videotestsrc pattern=ball num-buffers=6 ! video/x-raw,format=RGB,width=64,height=48,"
+      "framerate=30/1 ! sam3segment name=seg num-threads=2 boxes=<<8,8,40,30>> model-file=\"" +
+      model_a + "\" ! fakesink name=sink sync=false";
+  GError *err = nullptr;
+  GstElement *pipe = gst_parse_launch (desc.c_str (), &err);
+  ASSERT_NE (pipe, nullptr) << (err ? err->message : "");
+  g_clear_error (&err);
+  GstElement *seg = gst_bin_get_by_name (GST_BIN (pipe), "seg");
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), "sink");
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  RaceCounter counter;
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, race_probe, &counter, nullptr);
+  GstBus *bus = gst_element_get_bus (pipe);
+  // one run: PLAYING until EOS (or an error), then NULL; returns an error text or ""
+  auto run = [&] () -> std::string {
+    counter.received = 0;
+    counter.bad = 0;
+    counter.with_meta = 0;
+    std::string out;
+    if (gst_element_set_state (pipe, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) out = "PLAYING failed";
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        (GstMessageType) (GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    if (!m) {
+      out = "no EOS within 60 s";
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      GError *e = nullptr;
+      gst_message_parse_error (m, &e, nullptr);
+      out = std::string ("error: ") + (e ? e->message : "");
+      g_clear_error (&e);
+    }
+    if (m) gst_message_unref (m);
+    EXPECT_EQ (gst_element_set_state (pipe, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    return out;
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<long> writes{0};
+  std::thread w1 (write_properties, seg, 1u, std::cref (stop), model_a, model_b, &writes);
+  std::thread w2 (write_properties, seg, 2u, std::cref (stop), model_a, model_b, &writes);
+  for (int cycle = 0; cycle < 25; ++cycle) {
+    EXPECT_EQ (run (), "") << "cycle " << cycle;
+    EXPECT_EQ (counter.received.load (), 6) << "cycle " << cycle;
+    EXPECT_EQ (counter.bad.load (), 0) << "cycle " << cycle << ": out of order or wrong timestamps";
+  }
+  stop = true;
+  w1.join ();
+  w2.join ();
+  EXPECT_GT (writes.load (), 1000);
+  // usable afterwards, with the settings of a normal run
+  g_signal_emit_by_name (seg, "clear-prompts");
+  gst_util_set_object_arg (G_OBJECT (seg), "boxes", "<<8,8,40,30>>");
+  gst_util_set_object_arg (G_OBJECT (seg), "points", "<>");
+  g_object_set (seg, "model-file", model_a.c_str (), "batch-size", 1, "inference-interval", 1,
+      "score-threshold", 0.0, "mask-threshold", 0.0, "max-hole-area", -1.0, "object-class", "", NULL);
+  EXPECT_EQ (run (), "");
+  EXPECT_EQ (counter.received.load (), 6);
+  EXPECT_EQ (counter.bad.load (), 0);
+  EXPECT_EQ (counter.with_meta.load (), 6);
+  gst_object_unref (bus);
+  gst_object_unref (pad);
+  gst_object_unref (sink);
+  gst_object_unref (seg);
+  gst_object_unref (pipe);
 }

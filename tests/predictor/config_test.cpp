@@ -147,5 +147,33 @@ TEST(ConfigTest, NotASam3CheckpointIsReported) {
   }
 }
 
+// Sizes beyond 2x the largest released model are refused before anything is
+// derived or allocated from them (a 2e9-block Hiera stage made validate()
+// allocate 1.3 GB: fuzz/regressions/config_json/hiera-stages-huge.json).
+TEST(ConfigTest, SizesBeyondTheCapsAreRefusedNamingTheKey) {
+  auto expect_refused = [](const json& j, const std::string& what) {
+    try {
+      ModelConfig::from_json(j);
+      ADD_FAILURE() << "expected ConfigError for " << what;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  json j = ModelConfig{}.to_json();
+  j["vit"]["depth"] = 1000;
+  expect_refused(j, "vit.depth = 1000 is above the limit 64");
+  j = ModelConfig{}.to_json();
+  j["mask_decoder"]["mlp_dim"] = 1 << 30;
+  expect_refused(j, "mask_decoder.mlp_dim");
+  json s = test::read_json(test::fixture_path("sam2.1/sam2.1_tiny_r256_e32_d128/config.json"));
+  ModelConfig::from_json(s);  // as released: accepted
+  json big = s;
+  big["architecture"]["trunk"]["stages"] = {1, 2, 3, 2000000000};
+  expect_refused(big, "trunk.stages entry = 2e+09 is above the limit 64");
+  big = s;
+  big["architecture"]["trunk"]["dim_mul"] = 1e300;
+  expect_refused(big, "trunk.dim_mul");
+}
+
 }  // namespace
 }  // namespace sam3

@@ -21,6 +21,29 @@ bool Sam1Config::is_global(int64_t block) const {
 
 void Sam1Config::validate() const {
   auto fail = [](const std::string& m) { throw ConfigError("SAM 1 config: " + m); };
+  // upper bounds, each at least 2x the largest released model (ViT-H): checked
+  // first, so a hostile config cannot make the model built for it arbitrarily
+  // large (docs/checkpoints.md, "Hostile files")
+  const std::pair<const char*, double> caps[] = {
+      {"img_size", 2048}, {"patch_size", 64}, {"embed_dim", 2560}, {"depth", 64},
+      {"num_heads", 64}, {"mlp_ratio", 8}, {"window_size", 256}, {"out_chans", 1024},
+      {"prompt_embed_dim", 1024}, {"mask_in_chans", 256}, {"decoder_depth", 8},
+      {"decoder_num_heads", 64}, {"decoder_mlp_dim", 8192}, {"num_multimask_outputs", 8},
+      {"iou_head_depth", 8}, {"iou_head_hidden_dim", 4096}};
+  const double values[] = {double(img_size), double(patch_size), double(embed_dim), double(depth),
+      double(num_heads), mlp_ratio, double(window_size), double(out_chans),
+      double(prompt_embed_dim), double(mask_in_chans), double(decoder_depth),
+      double(decoder_num_heads), double(decoder_mlp_dim), double(num_multimask_outputs),
+      double(iou_head_depth), double(iou_head_hidden_dim)};
+  static_assert(sizeof caps / sizeof caps[0] == sizeof values / sizeof values[0]);
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; ++i) {
+    if (!(values[i] <= caps[i].second)) {
+      std::ostringstream m;
+      m << caps[i].first << " = " << values[i] << " is above the limit " << caps[i].second
+        << " (2x or more the largest released model)";
+      fail(m.str());
+    }
+  }
   if (img_size <= 0 || patch_size <= 0 || img_size % patch_size != 0)
     fail("img_size must be a positive multiple of patch_size");
   if (in_chans != 3) fail("in_chans must be 3");
