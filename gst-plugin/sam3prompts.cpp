@@ -77,6 +77,18 @@ bool parse_string (const char *text, std::vector<std::array<float, N>> *out, std
     const char *what, size_t max_entries) {
   out->clear ();
   if (!text || !*text) return true;
+  // numbers, commas, brackets and blanks only: anything else is refused here
+  // (GStreamer 1.22's gst_value_deserialize leaks a GValue when an element
+  // of a nested array fails to parse, e.g. "<<20,30%,2>>")
+  for (const char *c = text; *c; ++c) {
+    if (!g_ascii_isdigit (*c) && !g_ascii_isspace (*c) && !std::strchr ("+-.eE,<>", *c)) {
+      gchar *m = g_strdup_printf ("%s: unexpected character 0x%02x at offset %td (numbers in "
+          "<<1,2,3,4>, ...> only)", what, static_cast<guint8> (*c), c - text);
+      *err = m;
+      g_free (m);
+      return false;
+    }
+  }
   GValue v = G_VALUE_INIT;
   g_value_init (&v, GST_TYPE_ARRAY);
   if (!gst_value_deserialize (&v, text)) {

@@ -8,6 +8,7 @@
 # Environment: SAM3_ASAN_BUILD_DIR (default build-asan),
 #              SAM3_SANITIZE_TEST_ARGS (`meson test` selection; default
 #                "--suite predictor --suite gst" to fit the CI budget; "" = every suite),
+#              SAM3_ASAN_MESON_ARGS (default "-Dtools=disabled -Dexamples=disabled"),
 #              SAM3_JOBS (ninja -j, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +22,14 @@ if [ ! -f "$build/build.ninja" ]; then
   rm -rf "$build"
   # -O1 -g1: usable stacks (frame pointers, line tables) at a fraction of the
   # compile time/memory of -O2 -g with the LibTorch headers.
+  # The tools and launch examples are not built (their suites are not in the
+  # default selection; SAM3_ASAN_MESON_ARGS="-Dtools=enabled -Dexamples=enabled"
+  # builds them).
+  # shellcheck disable=SC2086
   meson setup "$build" --buildtype=plain \
     -Dcpp_args="-O1 -g1 -fno-omit-frame-pointer" \
-    -Db_sanitize=address,undefined -Db_lundef=false
+    -Db_sanitize=address,undefined -Db_lundef=false \
+    ${SAM3_ASAN_MESON_ARGS--Dtools=disabled -Dexamples=disabled}
 fi
 ninja -C "$build" -j"$jobs"
 t1=$(date +%s)
