@@ -70,7 +70,9 @@ bool parse_points (const GValue *value, std::vector<Point> *out, std::string *er
     const char *what = "points", size_t max_entries = kMaxPoints);
 
 // The same from the serialized text of the properties ("<<x0,y0,x1,y1>, ...>",
-// as gst-launch and g_object_set_property from a string read them).
+// as gst-launch writes them), numbers only: any character other than digits,
+// blanks and "+-.eE,<>" (a type cast such as "(float)" included) is refused,
+// naming the byte and its offset, before GStreamer parses the text.
 bool parse_boxes_string (const char *text, std::vector<Box> *out, std::string *err);
 bool parse_points_string (const char *text, std::vector<Point> *out, std::string *err);
 

@@ -1,0 +1,69 @@
+// sam3segment's prompt parsers without a pipeline (gst-plugin/sam3prompts.h):
+// the boxes / points strings, their caps and their error messages.
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sam3prompts.h"
+
+namespace {
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp () override { gst_init (nullptr, nullptr); }
+};
+const auto *const kEnv = ::testing::AddGlobalTestEnvironment (new GstEnv);
+
+TEST (Sam3Prompts, BoxesAndPointsStrings) {
+  std::vector<sam3gst::Box> boxes;
+  std::vector<sam3gst::Point> points;
+  std::string err;
+  ASSERT_TRUE (sam3gst::parse_boxes_string ("<<10,10,50,60>, <1.5,2,3e1,-4>>", &boxes, &err)) << err;
+  ASSERT_EQ (boxes.size (), 2u);
+  EXPECT_FLOAT_EQ (boxes[1][0], 1.5f);
+  EXPECT_FLOAT_EQ (boxes[1][2], 30.f);
+  EXPECT_FLOAT_EQ (boxes[1][3], -4.f);
+  ASSERT_TRUE (sam3gst::parse_points_string ("<<20,30,1>,<5,6,0>>", &points, &err)) << err;
+  ASSERT_EQ (points.size (), 2u);
+  EXPECT_FLOAT_EQ (points[0][2], 1.f);
+  EXPECT_TRUE (sam3gst::parse_points_string ("", &points, &err));
+  EXPECT_TRUE (points.empty ());
+}
+
+// Characters other than numbers, blanks and +-.eE,<> are refused before
+// GStreamer parses the text (its 1.22 parser leaks on a bad nested element),
+// naming the byte and its offset; nothing is kept.
+TEST (Sam3Prompts, ForeignCharactersAreRefusedNamingTheOffset) {
+  std::vector<sam3gst::Point> points{{1, 2, 1}};
+  std::string err;
+  EXPECT_FALSE (sam3gst::parse_points_string ("<<20,30%,2>>", &points, &err));
+  EXPECT_TRUE (points.empty ());
+  EXPECT_NE (err.find ("unexpected character 0x25 at offset 7"), std::string::npos) << err;
+  std::vector<sam3gst::Box> boxes;
+  err.clear ();
+  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3,\x01>>", &boxes, &err));
+  EXPECT_NE (err.find ("0x01 at offset 8"), std::string::npos) << err;
+  err.clear ();
+  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3>>", &boxes, &err));  // 3 numbers for a box
+  EXPECT_FALSE (err.empty ());
+}
+
+// At most 256 entries per string (docs/elements.md, "Limits").
+TEST (Sam3Prompts, EntryCap) {
+  std::string text = "<";
+  for (int i = 0; i < 257; ++i) text += std::string (i ? "," : "") + "<1,2,1>";
+  text += ">";
+  std::vector<sam3gst::Point> points;
+  std::string err;
+  EXPECT_FALSE (sam3gst::parse_points_string (text.c_str (), &points, &err));
+  EXPECT_NE (err.find ("257"), std::string::npos) << err;
+  text = "<";
+  for (int i = 0; i < 256; ++i) text += std::string (i ? "," : "") + "<1,2,1>";
+  text += ">";
+  EXPECT_TRUE (sam3gst::parse_points_string (text.c_str (), &points, &err)) << err;
+  EXPECT_EQ (points.size (), 256u);
+}
+
+}  // namespace
