@@ -196,5 +196,6 @@ int main (int argc, char **argv) {
   if (rc == 0)
     std::printf ("OK: %d frames, two ROI-prompted masks each, parents match the detector ROIs\n",
         frames);
+  gst_deinit ();  // lets GST_TRACERS=leaks report what is still alive (tests)
   return rc;
 }

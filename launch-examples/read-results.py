@@ -114,4 +114,6 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    Gst.deinit()  # lets GST_TRACERS=leaks report what is still alive (tests)
+    sys.exit(rc)

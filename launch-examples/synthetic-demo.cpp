@@ -313,5 +313,6 @@ int main (int argc, char **argv) {
     std::fprintf (stderr, "FAIL: mean IoU %.4f < %.4f\n", miou, opt.min_iou);
     rc = 1;
   }
+  gst_deinit ();  // lets GST_TRACERS=leaks report what is still alive (tests)
   return rc;
 }
