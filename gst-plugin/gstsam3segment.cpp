@@ -76,6 +76,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <opencv2/imgproc.hpp>
@@ -575,6 +576,14 @@ static gboolean gst_sam3_segment_start (GstBaseTransform *trans) {
     GST_ELEMENT_INFO (self, RESOURCE, SETTINGS, ("OMP_WAIT_POLICY is not set"),
         ("CPU inference is faster with OMP_WAIT_POLICY=PASSIVE in the environment "
          "(e.g. OMP_WAIT_POLICY=PASSIVE gst-launch-1.0 ...); see docs/elements.md"));
+  }
+  {
+    std::error_code ec;
+    if (std::filesystem::equivalent (s.model_file, sam3::default_model_path (), ec))
+      GST_ELEMENT_INFO (self, RESOURCE, SETTINGS, ("Running the bundled demo model"),
+          ("%s is a small demo model trained on synthetic scenes (shapes, textures): it does "
+           "not segment real photos; set model-file to an official SAM 3 / SAM 2.1 / SAM 1 "
+           "checkpoint (README, \"Real checkpoints\")", s.model_file.c_str ()));
   }
   {
     std::lock_guard<std::mutex> lk (self->timer->mutex);

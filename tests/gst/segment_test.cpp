@@ -434,6 +434,40 @@ TEST (Sam3SegmentTest, DefaultModelIsTheBundledModel) {
   gst_harness_teardown (h);
 }
 
+// Starting on the bundled demo model says so once on the bus (INFO, pointing
+// at the README's "Real checkpoints"); a real (here: fixture) model does not.
+TEST (Sam3SegmentTest, BundledModelIsAnnouncedAsADemo) {
+  auto infos = [] (const char *model) {
+    GstElement *seg = gst_element_factory_make ("sam3segment", nullptr);
+    gst_object_ref_sink (seg);
+    if (model) g_object_set (seg, "model-file", model, nullptr);
+    GstBus *bus = gst_bus_new ();
+    gst_element_set_bus (seg, bus);
+    EXPECT_EQ (gst_element_set_state (seg, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+    std::vector<std::string> texts;
+    while (GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_INFO)) {
+      GError *e = nullptr;
+      gchar *dbg = nullptr;
+      gst_message_parse_info (m, &e, &dbg);
+      if (dbg && std::strstr (dbg, "demo model")) texts.emplace_back (dbg);
+      g_clear_error (&e);
+      g_free (dbg);
+      gst_message_unref (m);
+    }
+    EXPECT_EQ (gst_element_set_state (seg, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_element_set_bus (seg, nullptr);
+    gst_object_unref (bus);
+    gst_object_unref (seg);
+    return texts;
+  };
+  const auto bundled = infos (nullptr);
+  ASSERT_EQ (bundled.size (), 1u);
+  EXPECT_NE (bundled[0].find ("Real checkpoints"), std::string::npos) << bundled[0];
+  EXPECT_NE (bundled[0].find (sam3::default_model_path ()), std::string::npos) << bundled[0];
+  EXPECT_TRUE (infos (sam3::test::fixture_path ("sam3/tiny-a/checkpoint.pt").c_str ()).empty ());
+}
+
 // The mask of object i of `out`'s meta, as a full-frame 0/1 mask.
 cv::Mat full_mask (GstBuffer *out, guint i, int width, int height) {
   cv::Mat full = cv::Mat::zeros (height, width, CV_8UC1);
