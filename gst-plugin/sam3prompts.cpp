@@ -72,26 +72,22 @@ void to_nested (const std::vector<std::array<float, N>> &in, GValue *value) {
   }
 }
 
+// gst_value_deserialize and nothing else, in a function of its own: GStreamer
+// 1.22 leaks a GValue when an element of a nested array fails to parse
+// ("<<20<40,1>>"), and the fuzz leak suppression (fuzz/lsan-gst.supp) names
+// this function, so that a leak anywhere else in our parsers still fails.
+__attribute__ ((noinline)) bool deserialize_value (GValue *v, const char *text) {
+  return gst_value_deserialize (v, text);
+}
+
 template <size_t N>
 bool parse_string (const char *text, std::vector<std::array<float, N>> *out, std::string *err,
     const char *what, size_t max_entries) {
   out->clear ();
   if (!text || !*text) return true;
-  // numbers, commas, brackets and blanks only: anything else is refused here
-  // (GStreamer 1.22's gst_value_deserialize leaks a GValue when an element
-  // of a nested array fails to parse, e.g. "<<20,30%,2>>")
-  for (const char *c = text; *c; ++c) {
-    if (!g_ascii_isdigit (*c) && !g_ascii_isspace (*c) && !std::strchr ("+-.eE,<>", *c)) {
-      gchar *m = g_strdup_printf ("%s: unexpected character 0x%02x at offset %td (numbers in "
-          "<<1,2,3,4>, ...> only)", what, static_cast<guint8> (*c), c - text);
-      *err = m;
-      g_free (m);
-      return false;
-    }
-  }
   GValue v = G_VALUE_INIT;
   g_value_init (&v, GST_TYPE_ARRAY);
-  if (!gst_value_deserialize (&v, text)) {
+  if (!deserialize_value (&v, text)) {
     g_value_unset (&v);
     *err = std::string (what) + " is not a GstValueArray such as <<1,2,3,4>, ...>";
     return false;

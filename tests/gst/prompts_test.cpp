@@ -32,22 +32,18 @@ TEST (Sam3Prompts, BoxesAndPointsStrings) {
   EXPECT_TRUE (points.empty ());
 }
 
-// Characters other than numbers, blanks and +-.eE,<> are refused before
-// GStreamer parses the text (its 1.22 parser leaks on a bad nested element),
-// naming the byte and its offset; nothing is kept.
-TEST (Sam3Prompts, ForeignCharactersAreRefusedNamingTheOffset) {
-  std::vector<sam3gst::Point> points{{1, 2, 1}};
+// Malformed lists are refused with the entry and the problem; nothing is kept.
+// (Syntax errors inside a nested array are left to the fuzz harness: GStreamer
+// 1.22 leaks a GValue on them, fuzz/lsan-gst.supp.)
+TEST (Sam3Prompts, MalformedListsAreRefusedNamingTheEntry) {
+  std::vector<sam3gst::Box> boxes{{1, 2, 3, 4}};
   std::string err;
-  EXPECT_FALSE (sam3gst::parse_points_string ("<<20,30%,2>>", &points, &err));
-  EXPECT_TRUE (points.empty ());
-  EXPECT_NE (err.find ("unexpected character 0x25 at offset 7"), std::string::npos) << err;
-  std::vector<sam3gst::Box> boxes;
+  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3,4>,<1,2,3>>", &boxes, &err));
+  EXPECT_TRUE (boxes.empty ());
+  EXPECT_NE (err.find ("boxes entry 1 must have 4 numbers"), std::string::npos) << err;
   err.clear ();
-  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3,\x01>>", &boxes, &err));
-  EXPECT_NE (err.find ("0x01 at offset 8"), std::string::npos) << err;
-  err.clear ();
-  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3>>", &boxes, &err));  // 3 numbers for a box
-  EXPECT_FALSE (err.empty ());
+  EXPECT_FALSE (sam3gst::parse_boxes_string ("<<1,2,3,1e39>>", &boxes, &err));
+  EXPECT_NE (err.find ("boxes entry 0 is not finite"), std::string::npos) << err;
 }
 
 // At most 256 entries per string (docs/elements.md, "Limits").
