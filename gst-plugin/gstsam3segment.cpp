@@ -1624,8 +1624,9 @@ static void gst_sam3_segment_class_init (GstSam3SegmentClass *klass) {
           sam3_precision_get_type (), PRECISION_FP32, ready));
   g_object_class_install_property (gobject_class, PROP_NUM_THREADS,
       g_param_spec_int ("num-threads", "Threads",
-          "CPU threads for LibTorch (process-wide) and the YUV to RGB conversion; 0 = all "
-          "cores, -1 = leave LibTorch's setting unchanged", -1, 1024, 0, ready));
+          "CPU threads for LibTorch and OpenBLAS (process-wide) and the YUV to RGB "
+          "conversion; 0 = all cores, -1 = leave LibTorch's setting unchanged", -1, 1024, 0,
+          ready));
   g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint ("batch-size", "Batch size",
           "Frames embedded in one encoder call (frames; adds up to batch-size - 1 frame "

@@ -347,6 +347,15 @@ int set_num_threads(int num_threads) {
     num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   if (num_threads > 0 && at::get_num_threads() != num_threads) at::set_num_threads(num_threads);
+  // Debian's LibTorch takes its GEMM from the system OpenBLAS, whose own
+  // thread pool at::set_num_threads does not touch: num_threads=1 still ran
+  // every GEMM on all cores (and waited for a busy core under load).
+  using SetThreads = void (*)(int);
+  if (num_threads > 0) {
+    if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+      f(num_threads);
+    }
+  }
   return at::get_num_threads();
 }
 

@@ -59,6 +59,12 @@ GstBuffer *frame (int i, GstVideoFormat fmt, int w, int h, GstVideoInfo *info) {
   return b;
 }
 
+// Sets the harness' caps to w x h of fmt (info: as frame() fills it).
+void set_caps (GstHarness *h, GstVideoFormat fmt, int w, int hgt, GstVideoInfo *info) {
+  gst_buffer_unref (frame (0, fmt, w, hgt, info));
+  gst_harness_set_src_caps (h, gst_video_info_to_caps (info));
+}
+
 // index of a frame() buffer from its offset
 int index_of (GstBuffer *b) { return (int) GST_BUFFER_OFFSET (b) - 100; }
 
@@ -112,8 +118,7 @@ int drain (GstHarness *h, int last) {
 // The element still works: a full batch of normal frames gets masks.
 void expect_usable (GstHarness *h, int batch, int first) {
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
   for (int i = first; i < first + batch; ++i)
     ASSERT_EQ (gst_harness_push (h, frame (i, GST_VIDEO_FORMAT_RGB, 64, 48, &info)), GST_FLOW_OK);
   for (int i = first; i < first + batch; ++i) {
@@ -131,8 +136,7 @@ TEST (Sam3SegmentFault, FlushStormDuringBatching) {
   GstElement *seg = nullptr;
   GstHarness *h = harness ("batch-size=4 boxes=<<8,8,40,30>>", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
   int i = 0;
   for (int it = 0; it < 30; ++it) {
     for (int k = 0; k < 1 + it % 3; ++k)
@@ -153,8 +157,7 @@ TEST (Sam3SegmentFault, FlushesRacingTheBatchTimeout) {
   GstElement *seg = nullptr;
   GstHarness *h = harness ("batch-size=8 batch-timeout=1000000 boxes=<<8,8,40,30>>", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
   int i = 0, last = -1;
   for (int it = 0; it < 40; ++it) {
     for (int k = 0; k < 2; ++k)
@@ -185,8 +188,7 @@ TEST (Sam3SegmentFault, EosRacingTheTimer) {
   GstElement *seg = nullptr;
   GstHarness *h = harness ("batch-size=8 batch-timeout=1000000 boxes=<<8,8,40,30>>", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
   int i = 0;
   for (int it = 0; it < 40; ++it) {
     const int first = i;
@@ -256,8 +258,7 @@ TEST (Sam3SegmentFault, BuffersWithoutTimestamps) {
   GstElement *seg = nullptr;
   GstHarness *h = harness ("batch-size=3 boxes=<<8,8,40,30>>", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_I420, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_I420, 64, 48, &info);
   for (int i = 0; i < 7; ++i) {
     GstBuffer *b = frame (i, GST_VIDEO_FORMAT_I420, 64, 48, &info);
     GST_BUFFER_PTS (b) = GST_BUFFER_DTS (b) = GST_BUFFER_DURATION (b) = GST_CLOCK_TIME_NONE;
@@ -295,8 +296,7 @@ TEST (Sam3SegmentFault, PromptEventBeforeEveryBuffer) {
   // test short, while every event still goes through the element
   GstHarness *h = harness ("batch-size=4 inference-interval=100", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 32, 24, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 32, 24, &info);
   const int n = 1200;
   guint max_objects = 0, last_objects = 0;
   int last = -1;
@@ -361,8 +361,7 @@ TEST (Sam3SegmentFault, TenThousandRoiMetasOnOneFrame) {
   GstBus *bus = gst_bus_new ();
   gst_element_set_bus (seg, bus);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 64, 48, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
   for (int i = 0; i < 2; ++i) {
     GstBuffer *in = frame (i, GST_VIDEO_FORMAT_RGB, 64, 48, &info);
     for (int k = 0; k < 10000; ++k)
@@ -556,8 +555,7 @@ TEST (Sam3SegmentFault, DecoderMemoryIsBoundedOnLargeFrames) {
   GstElement *seg = nullptr;
   GstHarness *h = harness ("multimask-output=true", &seg);
   GstVideoInfo info;
-  gst_buffer_unref (frame (0, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info));
-  gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
+  set_caps (h, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info);
   // warm-up frame (allocator pools, model buffers)
   ASSERT_EQ (gst_harness_push (h, frame (0, GST_VIDEO_FORMAT_RGB, 7680, 4320, &info)), GST_FLOW_OK);
   gst_buffer_unref (gst_harness_pull (h));

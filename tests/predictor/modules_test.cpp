@@ -1,6 +1,7 @@
 // Module-level checks that the parity test does not isolate: RoPE tables vs
 // the checkpoint, window partition with padding, config derivation vs JSON
 // giving identical outputs, safetensors round trip, bf16 precision.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <torch/version.h>
@@ -184,4 +185,18 @@ TEST(CudaTest, MatchesCpuOnTheFixture) {
 }
 
 }  // namespace
+// num_threads also sets OpenBLAS's own pool where the process uses OpenBLAS
+// (Debian's LibTorch: at::set_num_threads alone left every GEMM on all cores).
+TEST(ThreadsTest, NumThreadsAlsoSetsOpenBlasThreads) {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (!get) GTEST_SKIP() << "this process does not use OpenBLAS: " << blas_info();
+  const int before = at::get_num_threads();
+  const int blas_before = get();
+  EXPECT_EQ(set_num_threads(1), 1);
+  EXPECT_EQ(get(), 1);
+  set_num_threads(std::max(before, blas_before));
+  EXPECT_EQ(get(), std::max(before, blas_before));
+}
+
 }  // namespace sam3

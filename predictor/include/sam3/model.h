@@ -96,8 +96,10 @@ class Model {
   std::unique_ptr<detail::ModelImpl> impl_;
 };
 
-// Applies ModelOptions::num_threads semantics; returns the thread count now in
-// use. Also tells which BLAS LibTorch's CPU GEMM uses (for the benchmark).
+// Applies ModelOptions::num_threads semantics to LibTorch's intra-op threads
+// and, when the process uses OpenBLAS, to OpenBLAS's own thread pool (both
+// process-wide); returns LibTorch's thread count now in use. blas_info() tells
+// which BLAS LibTorch's CPU GEMM uses (for the benchmark).
 int set_num_threads(int num_threads);
 std::string blas_info();
 
