@@ -70,8 +70,9 @@ bool parse_points (const GValue *value, std::vector<Point> *out, std::string *er
     const char *what = "points", size_t max_entries = kMaxPoints);
 
 // The same from the serialized text of the properties ("<<x0,y0,x1,y1>, ...>",
-// as gst-launch and g_object_set_property from a string read them: parsed by
-// gst_value_deserialize, then as above).
+// plain numbers, as gst-launch writes them): parsed by gst_value_deserialize,
+// then as above. Text nested more than 2 levels or holding a type cast
+// ("(float)") is refused before GStreamer parses it.
 bool parse_boxes_string (const char *text, std::vector<Box> *out, std::string *err);
 bool parse_points_string (const char *text, std::vector<Point> *out, std::string *err);
 

@@ -46,6 +46,20 @@ TEST (Sam3Prompts, MalformedListsAreRefusedNamingTheEntry) {
   EXPECT_NE (err.find ("boxes entry 0 is not finite"), std::string::npos) << err;
 }
 
+// Nesting beyond the list and its entries, and type casts, are refused before
+// GStreamer's recursive parser sees them.
+TEST (Sam3Prompts, DeepNestingAndCastsAreRefused) {
+  std::vector<sam3gst::Point> points{{1, 2, 1}};
+  std::string err;
+  const std::string deep = std::string (5000, '<') + "1" + std::string (5000, '>');
+  EXPECT_FALSE (sam3gst::parse_points_string (deep.c_str (), &points, &err));
+  EXPECT_TRUE (points.empty ());
+  EXPECT_NE (err.find ("nested more than 2 levels deep (at offset 2)"), std::string::npos) << err;
+  err.clear ();
+  EXPECT_FALSE (sam3gst::parse_points_string ("<<(float)1,2,1>>", &points, &err));
+  EXPECT_NE (err.find ("type casts are not accepted (offset 2)"), std::string::npos) << err;
+}
+
 // At most 256 entries per string (docs/elements.md, "Limits").
 TEST (Sam3Prompts, EntryCap) {
   std::string text = "<";

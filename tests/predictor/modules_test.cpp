@@ -85,7 +85,8 @@ TEST_P(FixtureModulesTest, Bf16IsCloseToFp32) {
   EXPECT_LT(test::max_abs_diff(r16.iou_predictions, r32.iou_predictions), 0.05);
   // The masks of a random-weight model sit on many logits near 0, and bf16
   // rounding depends on the CPU's kernels: tiny-a agreed > 0.95 on the AVX-512
-  // Xeons this test was written on, but 0.904 on an AVX2 AMD EPYC (0.905 with
+  // Xeons this test was written on, but 0.904 on an AMD EPYC (Zen, also AVX-512
+  // with avx512_bf16; 0.905 with
   // ATEN_CPU_CAPABILITY=default), where 0.955 of the pixels that fp32 decides
   // clearly (|logit| > 0.2 x the largest) agree (tiny-b: 0.979 / 1.0). Why
   // tiny-a diverges that much there is not understood yet (docs/reliability.md,
