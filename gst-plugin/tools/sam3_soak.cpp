@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -223,11 +224,26 @@ std::string bus_error (GstMessage *msg) {
   return s;
 }
 
+// RSS at one sample includes whatever the frames in flight hold at that
+// instant (with batch-size 4, samples alternate between two levels ~11 MiB
+// apart), so growth is judged on medians: the samples of the last quarter of
+// the measured span (the last 80 % of the run) against those of its first
+// quarter. Also reported: last minus first sample, and the least-squares slope.
 struct Verdict {
-  double growth = 0;
-  long from = 0, to = 0;
+  double growth = 0;      // median(last quarter) - median(first quarter), MiB
+  double point = 0;       // last sample - first sample of the span, MiB
+  double slope = 0;       // MiB per 1000 frames / cycles over the span
+  long from = 0, to = 0;  // the span
+  long first_end = 0, last_begin = 0;  // the quarters: [from, first_end], [last_begin, to]
   bool pass = false;
 };
+
+double median (std::vector<double> v) {
+  if (v.empty ()) return 0;
+  std::sort (v.begin (), v.end ());
+  const size_t n = v.size ();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 Verdict judge (const std::vector<Sample> &s, long total, double max_growth) {
   Verdict v;
@@ -238,9 +254,35 @@ Verdict judge (const std::vector<Sample> &s, long total, double max_growth) {
     if (x.x <= start) a = &x;
   v.from = a->x;
   v.to = s.back ().x;
-  v.growth = s.back ().rss - a->rss;
+  v.point = s.back ().rss - a->rss;
+  const long quarter = (v.to - v.from) / 4;
+  v.first_end = v.from + quarter;
+  v.last_begin = v.to - quarter;
+  std::vector<double> first, last;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int n = 0;
+  for (const auto &x : s) {
+    if (x.x < v.from) continue;
+    if (x.x <= v.first_end) first.push_back (x.rss);
+    if (x.x >= v.last_begin) last.push_back (x.rss);
+    sx += x.x;
+    sy += x.rss;
+    sxx += static_cast<double> (x.x) * x.x;
+    sxy += x.x * x.rss;
+    ++n;
+  }
+  const double den = n * sxx - sx * sx;
+  v.slope = n > 1 && den > 0 ? (n * sxy - sx * sy) / den * 1000.0 : 0.0;
+  v.growth = median (last) - median (first);
   v.pass = v.growth <= max_growth;
   return v;
+}
+
+void print_verdict (const char *what, const Verdict &v, double max_growth) {
+  std::printf ("  RSS growth %s %ld -> %ld: %+.2f MiB (median of the samples %ld..%ld vs %ld..%ld; "
+      "limit %.2f): %s\n  last - first sample %+.2f MiB, slope %+.3f MiB per 1000 %ss\n", what,
+      v.from, v.to, v.growth, v.last_begin, v.to, v.from, v.first_end, max_growth,
+      v.pass ? "PASS" : "FAIL", v.point, v.slope, what);
 }
 
 void print_curve (const char *what, const std::vector<Sample> &s) {
@@ -322,15 +364,15 @@ int frames_soak (const Options &o, guint batch, std::string *json) {
       "meta %" G_GUINT64_FORMAT ", with >= 1 mask object %" G_GUINT64_FORMAT "\n", st.received,
       o.frames, st.with_meta, st.with_objects);
   std::printf ("  %.1f s, %.2f frames/s\n", secs, st.received / (secs > 0 ? secs : 1));
-  std::printf ("  RSS growth frame %ld -> %ld: %+.2f MiB (limit %.2f): %s\n", v.from, v.to,
-      v.growth, o.max_growth, v.pass ? "PASS" : "FAIL");
+  print_verdict ("frame", v, o.max_growth);
   if (!ok) std::fprintf (stderr, "%s: error: batch-size %u: %s\n", kProg, batch, err.c_str ());
   std::fflush (stdout);
-  char b[256];
+  char b[512];
   g_snprintf (b, sizeof b, "{\"kind\":\"frames\",\"batch_size\":%u,\"frames\":%d,\"received\":%"
       G_GUINT64_FORMAT ",\"with_mask_meta\":%" G_GUINT64_FORMAT ",\"with_objects\":%" G_GUINT64_FORMAT
-      ",\"seconds\":%.2f,\"growth_mib\":%.3f,\"from\":%ld,\"pass\":%s,\"ok\":%s,\"samples\":",
-      batch, o.frames, st.received, st.with_meta, st.with_objects, secs, v.growth, v.from,
+      ",\"seconds\":%.2f,\"growth_mib\":%.3f,\"point_growth_mib\":%.3f,\"slope_mib_per_1000\":%.4f,"
+      "\"from\":%ld,\"pass\":%s,\"ok\":%s,\"samples\":",
+      batch, o.frames, st.received, st.with_meta, st.with_objects, secs, v.growth, v.point, v.slope, v.from,
       v.pass ? "true" : "false", ok ? "true" : "false");
   *json = std::string (b) + json_samples (samples) + "}";
   g_mutex_clear (&st.lock);
@@ -404,14 +446,14 @@ int state_cycles (const Options &o, std::string *json) {
   std::printf ("  cycles %d / %d, frames at the sink %" G_GUINT64_FORMAT " (all with mask meta, in "
       "order from PTS 0 each cycle)\n", ok ? c : c - 1, o.cycles, st.total_frames);
   std::printf ("  %.1f s, %.2f cycles/s\n", secs, c / (secs > 0 ? secs : 1));
-  std::printf ("  RSS growth cycle %ld -> %ld: %+.2f MiB (limit %.2f): %s\n", v.from, v.to, v.growth,
-      o.max_growth, v.pass ? "PASS" : "FAIL");
+  print_verdict ("cycle", v, o.max_growth);
   if (!ok) std::fprintf (stderr, "%s: error: state cycles: %s\n", kProg, err.c_str ());
   std::fflush (stdout);
-  char b[256];
+  char b[512];
   g_snprintf (b, sizeof b, "{\"kind\":\"cycles\",\"batch_size\":%u,\"cycles\":%d,\"frames\":%"
-      G_GUINT64_FORMAT ",\"seconds\":%.2f,\"growth_mib\":%.3f,\"from\":%ld,\"pass\":%s,\"ok\":%s,"
-      "\"samples\":", o.cycle_batch, c, st.total_frames, secs, v.growth, v.from,
+      G_GUINT64_FORMAT ",\"seconds\":%.2f,\"growth_mib\":%.3f,\"point_growth_mib\":%.3f,"
+      "\"slope_mib_per_1000\":%.4f,\"from\":%ld,\"pass\":%s,\"ok\":%s,"
+      "\"samples\":", o.cycle_batch, c, st.total_frames, secs, v.growth, v.point, v.slope, v.from,
       v.pass ? "true" : "false", ok ? "true" : "false");
   *json = std::string (b) + json_samples (samples) + "}";
   g_mutex_clear (&st.lock);
