@@ -84,6 +84,10 @@ class GstLeakCheck : public ::testing::Environment {
                     << (g_getenv("GST_TRACERS") ? g_getenv("GST_TRACERS") : "")
                     << "'): leak check not run";
     } else {
+      // A stopped GstTask is released by its pool thread shortly after the
+      // join: wait for those threads first, as gst-check's teardown does
+      // (a pipeline's videotestsrc task was once seen alive here in CI).
+      gst_task_cleanup_all();
       GstStructure *info = nullptr;
       g_signal_emit_by_name(tracer, "get-live-objects", &info);
       if (!info) {
