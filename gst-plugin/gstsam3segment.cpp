@@ -577,6 +577,16 @@ static gboolean gst_sam3_segment_start (GstBaseTransform *trans) {
         ("CPU inference is faster with OMP_WAIT_POLICY=PASSIVE in the environment "
          "(e.g. OMP_WAIT_POLICY=PASSIVE gst-launch-1.0 ...); see docs/elements.md"));
   }
+  if (self->state->model->device ().is_cpu ()) {
+    // the plugin's loader chose the kernels before OpenBLAS was loaded
+    // (plugin.cpp); too late when the application had loaded OpenBLAS itself
+    const sam3::BlasKernels k = sam3::blas_kernels ();
+    GST_INFO_OBJECT (self, "CPU kernels: %s", k.summary ().c_str ());
+    if (k.below_cpu)
+      GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS, ("Slow CPU kernels in use"),
+          ("%s (OpenBLAS was loaded before the sam3 plugin); docs/elements.md, \"CPU kernels\"",
+           k.summary ().c_str ()));
+  }
   {
     std::error_code ec;
     if (std::filesystem::equivalent (s.model_file, sam3::default_model_path (), ec))

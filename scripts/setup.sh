@@ -19,6 +19,19 @@ packages=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
 )
 
+# GStreamer >= 1.26 (Debian 13): the GstAnalytics library (headers in
+# gst-plugins-bad's -dev package) and upstream's objectdetectionoverlay, which
+# the analytics tests draw with. Debian 12's 1.22 has neither.
+. /etc/os-release 2>/dev/null || true
+if [ "${ID:-}" = debian ] && [ "${VERSION_ID:-0}" -ge 13 ] 2>/dev/null; then
+  packages+=(libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-bad)
+fi
+# The CUDA build (scripts/debian13.sh --cuda) installs libtorch-cuda-dev,
+# which replaces libtorch-dev.
+if dpkg-query -W -f='${Status}' libtorch-cuda-dev 2>/dev/null | grep -q "install ok installed"; then
+  packages=("${packages[@]/libtorch-dev/libtorch-cuda-dev}")
+fi
+
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
     echo "setup.sh: need root (or sudo) to install: ${packages[*]}" >&2; exit 1; fi
@@ -31,8 +44,9 @@ if [ "${SAM3_SKIP_APT:-0}" != 1 ]; then
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup.sh: installing ${missing[*]}"
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    as_root apt-get update -q -o Acquire::Retries=3
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      -o Acquire::Retries=3 "${missing[@]}"
   fi
   blas=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3
   if [ -e "$blas" ]; then

@@ -202,7 +202,7 @@ struct Mean {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sam3::reexec_with_passive_omp_wait(argv);
+  sam3::reexec_with_cpu_environment(argv);  // cpu_kernels.h
   const Args a = parse(argc, argv);
   try {
     sam3::ModelOptions opt;

@@ -482,7 +482,7 @@ void set_openblas_threads(int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sam3::reexec_with_passive_omp_wait(argv);
+  sam3::reexec_with_cpu_environment(argv);  // cpu_kernels.h
   const Args a = parse(argc, argv);
   try {
     const auto cfg = sam3::ModelConfig::from_json_file(a.config);

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "sam3/cpu_kernels.h"
+
 namespace {
 
 constexpr const char *kProg = "sam3-pipeline-bench";
@@ -49,6 +51,7 @@ struct Options {
   std::vector<guint> batch_sizes;
   int threads = 2;
   std::string boxes;  // property syntax, empty = default centre box
+  std::string device = "cpu";  // the element's device property
   bool json = false;
 };
 
@@ -323,6 +326,7 @@ bool run_pipeline (const Options &o, const GstVideoInfo *info,
       "max-bytes", static_cast<guint64> (3 * GST_VIDEO_INFO_SIZE (info)), nullptr);
   gst_caps_unref (caps);
   g_object_set (seg, "model-file", o.model.c_str (), "num-threads", o.threads, nullptr);
+  gst_util_set_object_arg (G_OBJECT (seg), "device", o.device.c_str ());
   if (set_batch) g_object_set (seg, "batch-size", run->batch_size, nullptr);
   gst_util_set_object_arg (G_OBJECT (seg), "boxes", boxes.c_str ());
   g_object_set (sink, "sync", FALSE, "async", FALSE, nullptr);
@@ -464,14 +468,13 @@ std::string json_escape (const std::string &s) {
 }  // namespace
 
 int main (int argc, char **argv) {
-  // libgomp (pulled in with LibTorch when the plugin loads) reads
-  // OMP_WAIT_POLICY once at load time; its default spin-waiting steals the
-  // cores from OpenBLAS's threads. Same as sam3::reexec_with_passive_omp_wait.
-  if (!g_getenv ("OMP_WAIT_POLICY") && setenv ("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-    execv ("/proc/self/exe", argv);  // on failure: run on with the default policy
+  // No re-exec for OMP_WAIT_POLICY / OPENBLAS_CORETYPE: this program links
+  // neither LibTorch nor OpenBLAS, and the plugin sets both before it loads
+  // them (gst-plugin/plugin.cpp), as in any other GStreamer application.
 
   Options o;
-  gchar *model = nullptr, *format = nullptr, *batch = nullptr, *boxes = nullptr;
+  gchar *model = nullptr, *format = nullptr, *batch = nullptr, *boxes = nullptr,
+        *device = nullptr;
   gint width = o.width, height = o.height, frames = o.frames, warmup = o.warmup,
        threads = o.threads;
   gboolean json = FALSE;
@@ -495,6 +498,8 @@ int main (int argc, char **argv) {
       {"boxes", 0, 0, G_OPTION_ARG_STRING, &boxes,
           "Box prompts, \"x0,y0,x1,y1;...\" or the property syntax \"<<x0,y0,x1,y1>,...>\" "
           "(default: one box over the centre half of the frame)", "BOXES"},
+      {"device", 'd', 0, G_OPTION_ARG_STRING, &device,
+          "device of the element: cpu (default), cuda, auto", "DEV"},
       {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Also print one JSON object (last line)",
           nullptr},
       {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
@@ -520,6 +525,8 @@ int main (int argc, char **argv) {
   if (format) o.format = format;
   o.model = model ? model : find_default_model ();
   if (boxes) o.boxes = boxes;
+  if (device) o.device = device;
+  g_free (device);
   g_free (model);
   g_free (format);
   g_free (boxes);
@@ -533,6 +540,8 @@ int main (int argc, char **argv) {
   if (o.frames < 1) return usage_error ("--frames must be at least 1");
   if (o.warmup < 0) return usage_error ("--warmup must be >= 0");
   if (o.threads < -1) return usage_error ("--threads must be >= -1");
+  if (o.device != "cpu" && o.device != "cuda" && o.device != "auto")
+    return usage_error ("--device must be cpu, cuda or auto, not '" + o.device + "'");
   if (!g_file_test (o.model.c_str (), G_FILE_TEST_IS_REGULAR))
     return usage_error ("model file '" + o.model + "' not found (--model)");
 
@@ -624,10 +633,14 @@ int main (int argc, char **argv) {
   std::printf ("cpus             %u\n", g_get_num_processors ());
   std::printf ("OMP_NUM_THREADS  %s\n", omp_threads ? omp_threads : "unset");
   std::printf ("OMP_WAIT_POLICY  %s\n", omp_wait ? omp_wait : "unset");
+  const sam3::BlasKernels kernels = sam3::blas_kernels ();
+  std::printf ("blas kernels     %s\n", kernels.summary ().c_str ());
+  if (kernels.below_cpu) notes.push_back (kernels.summary ());
   std::printf ("model            %s\n", o.model.c_str ());
   std::printf ("input            %dx%d %s, 30/1, %d distinct frames cycled (appsrc)\n", o.width,
       o.height, o.format.c_str (), kDistinctFrames);
-  std::printf ("element          num-threads=%d boxes=\"%s\"\n", o.threads, box_prop.c_str ());
+  std::printf ("element          device=%s num-threads=%d boxes=\"%s\"\n", o.device.c_str (), o.threads,
+      box_prop.c_str ());
   std::printf ("frames           %d timed + warm-up %d (rounded up to the batch size)\n",
       o.frames, o.warmup);
   std::fflush (stdout);
@@ -739,7 +752,8 @@ int main (int argc, char **argv) {
                     (omp_wait ? "\"" + json_escape (omp_wait) + "\"" : "null") + ",\"model\":\"" +
                     json_escape (o.model) + "\",\"width\":" + std::to_string (o.width) +
                     ",\"height\":" + std::to_string (o.height) + ",\"format\":\"" +
-                    json_escape (o.format) + "\",\"num_threads\":" + std::to_string (o.threads) +
+                    json_escape (o.format) + "\",\"device\":\"" + json_escape (o.device) +
+                    "\",\"num_threads\":" + std::to_string (o.threads) +
                     ",\"boxes\":\"" + json_escape (box_prop) + "\",\"results\":[";
     for (size_t i = 0; i < runs.size (); ++i) {
       const Figures &f = figs[i];

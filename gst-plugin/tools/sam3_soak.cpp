@@ -478,9 +478,8 @@ bool parse_uint_list (const char *text, std::vector<guint> *out) {
 }  // namespace
 
 int main (int argc, char **argv) {
-  // libgomp reads OMP_WAIT_POLICY once at load time (see sam3-pipeline-bench)
-  if (!g_getenv ("OMP_WAIT_POLICY") && setenv ("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
-    execv ("/proc/self/exe", argv);
+  // OMP_WAIT_POLICY / OPENBLAS_CORETYPE: the plugin sets them before it loads
+  // LibTorch (gst-plugin/plugin.cpp; see sam3-pipeline-bench)
 
   Options o;
   gchar *model = nullptr, *cmodel = nullptr, *format = nullptr, *batch = nullptr, *json = nullptr;
@@ -547,7 +546,9 @@ int main (int argc, char **argv) {
   gst_object_unref (f);
   const char *arena = g_getenv ("MALLOC_ARENA_MAX");
   std::printf ("%s\ncpus %u, OMP_WAIT_POLICY %s, MALLOC_ARENA_MAX %s, malloc_trim before samples %s\n",
-      kProg, g_get_num_processors (), g_getenv ("OMP_WAIT_POLICY"), arena ? arena : "unset",
+      kProg, g_get_num_processors (),
+      g_getenv ("OMP_WAIT_POLICY") ? g_getenv ("OMP_WAIT_POLICY") : "unset",
+      arena ? arena : "unset",
       o.trim ? "yes" : "no");
   std::printf ("input %dx%d %s 30/1 videotestsrc pattern=ball, model %s, num-threads %d\n", o.width,
       o.height, o.format.c_str (), o.model.empty () ? "(element default: bundled)" : o.model.c_str (),

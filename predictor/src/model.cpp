@@ -387,14 +387,6 @@ std::string blas_info() {
   return lib.empty() ? kind : kind + " " + lib;
 }
 
-void reexec_with_passive_omp_wait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr || argv == nullptr) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);
-  // exec failed: run on with the default policy (the variable is inherited by
-  // children only)
-}
-
 std::string omp_wait_policy() {
   const char* v = std::getenv("OMP_WAIT_POLICY");
   return v ? v : "unset";

@@ -398,9 +398,13 @@ int run(const Options& o) {
   Stats pred_stats = summarize(
       time_runs(o.pred_warmup, o.pred_runs, device, [&] { (void)predictor.predict(args); }));
 
+  const sam3::BlasKernels kernels = sam3::blas_kernels();
+  if (kernels.below_cpu) std::fprintf(stderr, "sam3-bench: warning: %s\n", kernels.summary().c_str());
   json doc = {{"libtorch", TORCH_VERSION},
               {"sam3_predictor", SAM3_PREDICTOR_VERSION},
               {"blas", sam3::blas_info()},
+              {"blas_kernels", {{"in_use", kernels.in_use}, {"cpu_best", kernels.cpu_best},
+                                {"below_cpu", kernels.below_cpu}}},
               {"omp_wait_policy", sam3::omp_wait_policy()},
               {"threads", at::get_num_threads()},
               {"device", device.str()},
@@ -422,6 +426,7 @@ int run(const Options& o) {
   }
   std::printf("LibTorch      %s\n", TORCH_VERSION);
   std::printf("BLAS          %s\n", sam3::blas_info().c_str());
+  std::printf("kernels       %s\n", kernels.summary().c_str());
   std::printf("OMP wait      %s\n", sam3::omp_wait_policy().c_str());
   std::printf("threads       %d\n", at::get_num_threads());
   std::printf("device        %s\n", device.str().c_str());
@@ -455,7 +460,7 @@ int report_error(const std::string& message, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sam3::reexec_with_passive_omp_wait(argv);  // see model.h: CPU threading note
+  sam3::reexec_with_cpu_environment(argv);  // cpu_kernels.h
   try {
     Options o = parse_args(argc, argv);
     if (o.help) {

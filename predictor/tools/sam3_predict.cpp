@@ -856,7 +856,7 @@ int report_error(const std::string& message, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sam3::reexec_with_passive_omp_wait(argv);  // see model.h: CPU threading note
+  sam3::reexec_with_cpu_environment(argv);  // cpu_kernels.h
   try {
     Options o = parse_args(argc, argv);
     if (o.help) {

@@ -109,10 +109,9 @@ std::string blas_info();
 // full-size set_image 55.0 s -> 50.7 s, predict 169 -> 104 ms, and 5x on the
 // small fixture models, with OMP_WAIT_POLICY=PASSIVE. libgomp reads the
 // variable once, when it is loaded, so it must be in the environment before
-// the program starts. Programs may call this first thing in main(): if
-// OMP_WAIT_POLICY is unset it sets it to PASSIVE and re-executes the program
-// (Linux /proc/self/exe); it returns when nothing had to be done or exec failed.
-void reexec_with_passive_omp_wait(char** argv);
+// the program starts: programs call sam3::reexec_with_cpu_environment(argv)
+// (cpu_kernels.h) first thing in main(), which also makes OpenBLAS use the
+// CPU's best kernels.
 // The OMP_WAIT_POLICY in effect ("unset" if none).
 std::string omp_wait_policy();
 

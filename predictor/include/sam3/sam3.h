@@ -3,6 +3,7 @@
 
 #include "sam3/checkpoint.h"
 #include "sam3/config.h"
+#include "sam3/cpu_kernels.h"
 #include "sam3/default_model.h"
 #include "sam3/errors.h"
 #include "sam3/image_predictor.h"
