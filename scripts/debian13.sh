@@ -157,15 +157,23 @@ if [ "$shell" = 1 ]; then
   exit $?
 fi
 
+if [ "$cuda" = 1 ]; then
+  # Debian's nvidia-cudnn is an installer that downloads cuDNN from NVIDIA:
+  # a placeholder package satisfies libtorch-cuda's dependency instead, and a
+  # link-only stub library stands in for libcudnn (scripts/cudnn-stub.sh).
+  in_chroot bash -c 'cd /src/main && apt-get install -y -q --no-install-recommends gcc binutils >/dev/null &&
+    ./scripts/cudnn-stub.sh placeholder'
+  retry 3 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    libtorch-cuda-dev nvidia-cuda-toolkit
+  in_chroot bash -c 'cd /src/main && ./scripts/cudnn-stub.sh lib /usr/local/lib/sam3-cudnn-stub'
+  if [ "$prepare" = 1 ]; then say "CUDA chroot ready in $root"; exit 0; fi
+fi
 say "versions: $(in_chroot sh -c '. /etc/os-release; echo "$PRETTY_NAME"')"
 if [ "$cuda" = 0 ]; then
   # The README's test command, exactly.
   # shellcheck disable=SC2016
   in_chroot bash -c 'cd /src/main && ./scripts/setup.sh && meson test -C build --print-errorlogs '"${DEBIAN13_TEST_ARGS:-}"
 else
-  retry 3 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    libtorch-cuda-dev nvidia-cuda-toolkit
-  in_chroot bash -c 'cd /src/main && ./scripts/cudnn-stub.sh /usr/local/lib/sam3-cudnn-stub'
   # shellcheck disable=SC2016
   in_chroot bash -c 'cd /src/main && export LD_LIBRARY_PATH=/usr/local/lib/sam3-cudnn-stub &&
     SAM3_BUILD_DIR=build-cuda SAM3_MESON_ARGS="-Dcuda=enabled --werror" ./scripts/setup.sh &&

@@ -363,7 +363,19 @@ TEST(Sam2ParityTest, HoleFillingDistinguishesTheLikelyBugs) {
     auto m = detail::upsample_masks(low_filled.unsqueeze(0), hw).squeeze(0) > thr;
     return ((m != want).sum()).item<int64_t>();
   };
-  const int64_t correct = count(detail::fill_holes_and_sprinkles(low, thr, hole, sprinkle));
+  // The correct order: equal to the reference, except where the reference
+  // logit (the official low-res logits, filled, up-sampled in float64) lies
+  // within 1e-3 of the threshold: LibTorch 2.6's bilinear kernel rounds the
+  // last bits differently from the official run's, and such a tie goes the
+  // other way (4 px on Debian 13). The fill map itself is decided on the
+  // low-res logits, which are the reference's own here.
+  const auto low_correct = detail::fill_holes_and_sprinkles(low, thr, hole, sprinkle);
+  const auto ref_logits =
+      detail::upsample_masks(low_correct.to(torch::kDouble).unsqueeze(0), hw).squeeze(0);
+  const int64_t correct = test::expect_differences_only_at_threshold_ties(
+      "a_postprocess_holes masks",
+      detail::upsample_masks(low_correct.unsqueeze(0), hw).squeeze(0) > thr, want, ref_logits,
+      thr);
   // bug 1: sprinkles computed on the hole-filled logits
   auto filled = detail::fill_holes_and_sprinkles(low, thr, hole, 0.0);
   const int64_t bug1 = count(detail::fill_holes_and_sprinkles(filled, thr, 0.0, sprinkle));
@@ -375,7 +387,7 @@ TEST(Sam2ParityTest, HoleFillingDistinguishesTheLikelyBugs) {
               "skipped %lld\n",
               static_cast<long long>(correct), static_cast<long long>(bug1),
               static_cast<long long>(bug2), static_cast<long long>(skipped));
-  EXPECT_EQ(correct, 0);
+  EXPECT_LE(correct, 20);  // ties only (checked above); each bug differs in far more
   EXPECT_GE(bug1, 50);
   EXPECT_GE(bug2, 5000);
   EXPECT_GE(skipped, 40000);

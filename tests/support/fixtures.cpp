@@ -1,5 +1,7 @@
 #include "fixtures.h"
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -62,6 +64,30 @@ torch::Tensor unpack_bits(const torch::Tensor& packed_u8, at::IntArrayRef shape)
   bool* dst = bits.data_ptr<bool>();
   for (int64_t k = 0; k < n; ++k) dst[k] = (src[k / 8] >> (7 - k % 8)) & 1;
   return bits.reshape(shape);
+}
+
+int64_t expect_differences_only_at_threshold_ties(const std::string& what,
+                                                   const torch::Tensor& got_bits,
+                                                   const torch::Tensor& want_bits,
+                                                   const torch::Tensor& ref_logits, double thr,
+                                                   double tol) {
+  if (got_bits.sizes() != want_bits.sizes() || ref_logits.sizes() != want_bits.sizes()) {
+    ADD_FAILURE() << what << ": shapes " << got_bits.sizes() << ", " << want_bits.sizes()
+                  << ", reference logits " << ref_logits.sizes();
+    return -1;
+  }
+  const auto differ = got_bits.to(torch::kBool).ne(want_bits.to(torch::kBool));
+  const int64_t n = differ.sum().item<int64_t>();
+  if (n == 0) return 0;
+  const double worst =
+      (ref_logits.to(torch::kDouble) - thr).abs().masked_select(differ).max().item<double>();
+  std::printf("%s: %lld pixels differ from the reference, all with |reference logit - %g| <= "
+              "%.3g\n",
+              what.c_str(), static_cast<long long>(n), thr, worst);
+  EXPECT_LE(worst, tol) << what << ": " << n
+                        << " pixels differ; one has its reference logit " << worst
+                        << " from the threshold (a real difference, not a rounding tie)";
+  return n;
 }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

@@ -27,6 +27,18 @@ torch::Tensor unpack_bits(const torch::Tensor& packed_u8, at::IntArrayRef shape)
 // max |a - b| as double (shapes must match; fails the test otherwise).
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b);
 
+// Binary masks computed on another LibTorch / BLAS may differ from the
+// reference only where the reference logit lies within |tol| of the threshold:
+// such a tie rounds the other way when the last bits of the logit differ. Every
+// differing pixel of got_bits vs want_bits (same shape, bool) must have
+// |ref_logits - thr| <= tol (EXPECT, naming the worst one and the count);
+// returns the number of differing pixels.
+int64_t expect_differences_only_at_threshold_ties(const std::string& what,
+                                                   const torch::Tensor& got_bits,
+                                                   const torch::Tensor& want_bits,
+                                                   const torch::Tensor& ref_logits, double thr,
+                                                   double tol = 1e-3);
+
 // A JSON file (fails the calling test if it cannot be opened).
 nlohmann::json read_json(const std::string& path);
 // Numbers, possibly nested lists -> tensor of the nested shape (cases.json).

@@ -2,7 +2,17 @@
 #include "modeling/common.h"
 #include <torch/version.h>
 
+// LibTorch >= 2 CPU fp32 defaults, from the benchmark in docs/tools.md
+#ifndef SAM3_CPU_SDPA_DEFAULT
+#define SAM3_CPU_SDPA_DEFAULT false
+#endif
+#ifndef SAM3_CPU_NATIVE_CONV1X1_DEFAULT
+#define SAM3_CPU_NATIVE_CONV1X1_DEFAULT false
+#endif
+
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 namespace sam3::modeling {
@@ -34,7 +44,40 @@ torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor&
       .to(x.scalar_type());
 }
 
+namespace {
+
+// SAM3_CPU_ATTENTION=sdpa|chunked and SAM3_CPU_CONV1X1=native|gemm (read
+// once) override the CPU fp32 kernel choices below, for benchmarking them
+// against each other (docs/tools.md, "LibTorch 2.6 on the CPU").
+bool env_choice(const char* name, const char* if_set, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strcmp(v, if_set) == 0;
+}
+
+#if TORCH_VERSION_MAJOR >= 2
+// (LibTorch 1.13 has no at::scaled_dot_product_attention, and its im2col
+// convolution is ~10x slower for 1x1 kernels: always chunked + GEMM there)
+bool cpu_sdpa() {
+  static const bool v = env_choice("SAM3_CPU_ATTENTION", "sdpa", SAM3_CPU_SDPA_DEFAULT);
+  return v;
+}
+#endif
+
+bool cpu_native_conv1x1() {
+#if TORCH_VERSION_MAJOR >= 2
+  static const bool v =
+      env_choice("SAM3_CPU_CONV1X1", "native", SAM3_CPU_NATIVE_CONV1X1_DEFAULT);
+#else
+  static const bool v = env_choice("SAM3_CPU_CONV1X1", "native", false);
+#endif
+  return v;
+}
+
+}  // namespace
+
 torch::Tensor conv1x1(torch::nn::Conv2d& m, const torch::Tensor& x) {
+  if (cpu_native_conv1x1() && !x.is_cuda()) return m->forward(x);
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t o = m->weight.size(0);
   auto y = torch::matmul(m->weight.view({o, c}), x.reshape({n, c, h * w}));
@@ -93,8 +136,9 @@ torch::Tensor MLPImpl::forward(torch::Tensor x) {
 // score matrix stays small (global blocks of the full model: 5184 tokens).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
 #if TORCH_VERSION_MAJOR >= 2
-  if (q.scalar_type() != torch::kFloat || q.is_cuda()) {
-    // Fused kernels (flash / memory-efficient) on GPU and for half types.
+  if (q.scalar_type() != torch::kFloat || q.is_cuda() || cpu_sdpa()) {
+    // Fused kernels (flash / memory-efficient) on GPU and for half types; on
+    // the CPU in fp32 where it beats the chunked GEMMs below (cpu_sdpa()).
     return at::scaled_dot_product_attention(q, k, v);
   }
 #endif
