@@ -24,7 +24,8 @@
 # reused by the next run (stamp file); --fresh builds it again.
 #
 # Usage: scripts/debian13.sh [--cuda] [--fresh] [--prepare] [--shell] [--root DIR]
-#   --prepare only build the chroot (and its packages for --cuda), run nothing
+#   --prepare only build the chroot and install the packages setup.sh (and
+#             for --cuda the CUDA leg) needs; build and test nothing
 #   --shell   open a shell in the prepared chroot instead of running the tests
 # Environment: DEBIAN_MIRROR, DEBIAN13_ROOT (default /var/tmp/sam3-debian13,
 #              with -cuda appended for --cuda), DEBIAN13_TEST_ARGS (extra
@@ -130,7 +131,6 @@ EOF
   touch "$stamp"
 fi
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-if [ "$prepare" = 1 ] && [ "$cuda" = 0 ]; then say "chroot ready in $root"; exit 0; fi
 
 mnt "$root/proc" -t proc proc
 mnt "$root/sys" -t sysfs sys
@@ -166,7 +166,13 @@ if [ "$cuda" = 1 ]; then
   retry 3 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     libtorch-cuda-dev nvidia-cuda-toolkit
   in_chroot bash -c 'cd /src/main && ./scripts/cudnn-stub.sh lib /usr/local/lib/sam3-cudnn-stub'
-  if [ "$prepare" = 1 ]; then say "CUDA chroot ready in $root"; exit 0; fi
+fi
+if [ "$prepare" = 1 ]; then
+  # the packages setup.sh would install, so that a later run only builds
+  # (.ci/run prepares in the background while the Debian 12 legs run)
+  in_chroot bash -c 'cd /src/main && SAM3_SKIP_BUILD=1 ./scripts/setup.sh'
+  say "chroot ready in $root"
+  exit 0
 fi
 say "versions: $(in_chroot sh -c '. /etc/os-release; echo "$PRETTY_NAME"')"
 if [ "$cuda" = 0 ]; then

@@ -5,7 +5,8 @@
 #   - configures (meson) and builds (ninja).
 # Idempotent: re-running only rebuilds what changed.
 # Environment: SAM3_BUILD_DIR (default build), SAM3_MESON_ARGS (extra meson args),
-#              SAM3_SKIP_APT=1 to skip the package step.
+#              SAM3_SKIP_APT=1 to skip the package step, SAM3_SKIP_BUILD=1 to
+#              stop after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,8 @@ if [ "${SAM3_SKIP_APT:-0}" != 1 ]; then
     as_root update-alternatives --set libblas.so.3-x86_64-linux-gnu "$blas" >/dev/null 2>&1 || true
   fi
 fi
+
+if [ "${SAM3_SKIP_BUILD:-0}" = 1 ]; then echo "setup.sh: packages ready (SAM3_SKIP_BUILD=1: no build)"; exit 0; fi
 
 build=${SAM3_BUILD_DIR:-build}
 if [ ! -f "$build/build.ninja" ]; then

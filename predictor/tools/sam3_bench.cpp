@@ -367,9 +367,10 @@ int64_t cuda_peak_bytes(const torch::Device& device) {
   if (device.is_cuda()) {
     int index = device.index() >= 0 ? device.index() : 0;
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    return stats.allocated_bytes[static_cast<size_t>(
-                                     c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)]
-        .peak;
+    // index 0 = StatType::AGGREGATE; the enum moved from
+    // c10::cuda::CUDACachingAllocator (LibTorch 1.13) to
+    // c10::CachingDeviceAllocator (2.5+), its values did not
+    return stats.allocated_bytes[0].peak;
   }
 #else
   (void)device;

@@ -48,6 +48,14 @@ std::vector<OdRead> read_ods(GstAnalyticsRelationMeta *rmeta) {
   return out;
 }
 
+void expect_box(const OdRead &r, gint x, gint y, gint w, gint h, gfloat conf) {
+  EXPECT_EQ(r.x, x);
+  EXPECT_EQ(r.y, y);
+  EXPECT_EQ(r.w, w);
+  EXPECT_EQ(r.h, h);
+  EXPECT_NEAR(r.conf, conf, 1e-6);
+}
+
 // The SegmentationMtd RELATE_TO-linked from |od|, checking the link back.
 bool related_segmentation(GstAnalyticsRelationMeta *rmeta, const GstAnalyticsODMtd &od,
                           GstAnalyticsSegmentationMtd *seg) {
@@ -99,11 +107,7 @@ TEST_F(AnalyticsTest, ReadBackBoxConfidenceMaskAndRegionLinkedBothWays) {
               g_quark_from_string(GST_SAM3_ANALYTICS_OBJECT_CLASS));
 
   // object 7, clipped to x >= 0: (0, 2) 6x6, confidence = its IoU
-  EXPECT_EQ(ods[0].x, 0);
-  EXPECT_EQ(ods[0].y, 2);
-  EXPECT_EQ(ods[0].w, 6);
-  EXPECT_EQ(ods[0].h, 6);
-  EXPECT_NEAR(ods[0].conf, 0.9f, 1e-6);
+  expect_box(ods[0], 0, 2, 6, 6, 0.9f);
   GstAnalyticsSegmentationMtd seg;
   ASSERT_TRUE(related_segmentation(rmeta, ods[0].od, &seg));
   gint mx = -1, my = -1;
@@ -134,11 +138,7 @@ TEST_F(AnalyticsTest, ReadBackBoxConfidenceMaskAndRegionLinkedBothWays) {
   gst_buffer_unref(mask);
 
   // object 1000: box and confidence, no segmentation
-  EXPECT_EQ(ods[1].x, 20);
-  EXPECT_EQ(ods[1].y, 20);
-  EXPECT_EQ(ods[1].w, 8);
-  EXPECT_EQ(ods[1].h, 8);
-  EXPECT_NEAR(ods[1].conf, 0.5f, 1e-6);
+  expect_box(ods[1], 20, 20, 8, 8, 0.5f);
   GstAnalyticsSegmentationMtd none;
   EXPECT_FALSE(related_segmentation(rmeta, ods[1].od, &none));
 

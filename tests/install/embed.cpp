@@ -15,6 +15,7 @@ int main (int argc, char **argv) {
     std::fprintf (stderr, "usage: embed CHECKPOINT IMAGE\n");
     return 2;
   }
+  sam3::reexec_with_cpu_environment (argv);  // the CPU's best BLAS kernels
   gst_init (&argc, &argv);
   if (gst_sam3_mask_meta_api_get_type () == G_TYPE_INVALID) return 1;
   cv::Mat bgr = cv::imread (argv[2], cv::IMREAD_COLOR), rgb;
@@ -27,6 +28,9 @@ int main (int argc, char **argv) {
   args.box = torch::tensor ({10.f, 10.f, 60.f, 50.f});
   args.multimask_output = false;
   sam3::Prediction p = predictor.predict (args);
+  const sam3::BlasKernels kernels = sam3::blas_kernels ();
+  std::printf ("embed: %s\n", kernels.summary ().c_str ());
+  if (kernels.below_cpu) return 1;
   std::printf ("embed: mask %lldx%lld, %lld pixels set, iou %.3f\n",
       static_cast<long long> (p.masks.size (-1)), static_cast<long long> (p.masks.size (-2)),
       static_cast<long long> (p.masks.gt (0.5).sum ().item<int64_t> ()),

@@ -33,37 +33,30 @@ fake_torch() { # fake_torch DIR PYTHON-SOURCE: a `torch` package in DIR
   printf '%s\n' "$2" > "$1/torch/__init__.py"
 }
 fake_torch "$work/none" 'raise ImportError("No module named torch (fake)")'
-fake_torch "$work/cpu" '
-__version__ = "2.6.0+cpu"
-class version: cuda = None
-class utils: cmake_prefix_path = "/nonexistent/share/cmake"
+# fake_torch_build DIR VERSION CUDA(None|"x.y") GPU(""|name): a torch with that build and device
+fake_torch_build() {
+  local avail=False count=0 dev=""
+  if [ -n "$4" ]; then
+    avail=True count=1
+    dev="
+    @staticmethod
+    def get_device_name(i): return \"$4\"
+    @staticmethod
+    def get_device_capability(i): return (9, 0)"
+  fi
+  fake_torch "$1" "
+__version__ = \"$2\"
+class version: cuda = $3
+class utils: cmake_prefix_path = \"/nonexistent/share/cmake\"
 class cuda:
     @staticmethod
-    def is_available(): return False
+    def is_available(): return $avail
     @staticmethod
-    def device_count(): return 0'
-fake_torch "$work/nogpu" '
-__version__ = "2.6.0+cu124"
-class version: cuda = "12.4"
-class utils: cmake_prefix_path = "/nonexistent/share/cmake"
-class cuda:
-    @staticmethod
-    def is_available(): return False
-    @staticmethod
-    def device_count(): return 0'
-fake_torch "$work/gpu" '
-__version__ = "2.6.0+cu124"
-class version: cuda = "12.4"
-class utils: cmake_prefix_path = "/nonexistent/share/cmake"
-class cuda:
-    @staticmethod
-    def is_available(): return True
-    @staticmethod
-    def device_count(): return 1
-    @staticmethod
-    def get_device_name(i): return "Fake GPU"
-    @staticmethod
-    def get_device_capability(i): return (9, 0)'
+    def device_count(): return $count$dev"
+}
+fake_torch_build "$work/cpu" 2.6.0+cpu None ""
+fake_torch_build "$work/nogpu" 2.6.0+cu124 '"12.4"' ""
+fake_torch_build "$work/gpu" 2.6.0+cu124 '"12.4"' "Fake GPU"
 
 check() { # check NAME EXPECTED_RC EXPECTED_STATUS REASON_REGEX [ARGS...]
   local name=$1 want_rc=$2 want_status=$3 reason=$4; shift 4
