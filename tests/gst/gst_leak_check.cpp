@@ -12,14 +12,29 @@
 // binary is run by hand without it, SetUp sets it before gst_init. Creation
 // stack traces of leaked objects: run with
 //   GST_LEAKS_TRACER_STACK_TRACE=full   (or GST_TRACERS="leaks(stack-traces-flags=full)")
+#include "gst_leak_check.h"
+
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
+
+struct AllowedLeak {
+  std::string type, must_contain, why;
+  guint count;
+};
+std::mutex allowed_mutex;
+std::vector<AllowedLeak> &allowed() {
+  static std::vector<AllowedLeak> v;
+  return v;
+}
 
 GstTracer *find_leaks_tracer() {
   GList *tracers = gst_tracing_get_active_tracers();
@@ -34,8 +49,16 @@ GstTracer *find_leaks_tracer() {
 }
 
 // One line per live object: type, address, refcount, description, trace.
-std::string describe_live_objects(const GstStructure *info, guint *count) {
-  std::ostringstream out;
+// Objects matching an allow_upstream_leak() entry (type, description
+// substring, at most its count) are listed apart and not counted.
+std::string describe_live_objects(const GstStructure *info, guint *count,
+                                  std::string *allowed_text) {
+  std::ostringstream out, allowed_out;
+  std::vector<AllowedLeak> budget;
+  {
+    std::lock_guard<std::mutex> lk(allowed_mutex);
+    budget = allowed();
+  }
   *count = 0;
   const GValue *list = gst_structure_get_value(info, "live-objects-list");
   if (!list) return "(tracer returned no live-objects-list)\n";
@@ -60,12 +83,23 @@ std::string describe_live_objects(const GstStructure *info, guint *count) {
     }
     gchar *desc = ptr ? gst_info_strdup_printf("%" GST_PTR_FORMAT, ptr)
                       : g_strdup("?");
-    out << "  " << (obj ? G_VALUE_TYPE_NAME(obj) : "?") << " " << ptr
-        << " refcount " << refcount << ": " << desc << "\n";
-    if (trace && *trace) out << "    created at:\n" << trace << "\n";
+    const std::string type = obj ? G_VALUE_TYPE_NAME(obj) : "?";
+    AllowedLeak *match = nullptr;
+    for (AllowedLeak &a : budget)
+      if (a.count > 0 && a.type == type && std::strstr(desc, a.must_contain.c_str()))
+        match = &a;
+    std::ostringstream &o = match ? allowed_out : out;
+    o << "  " << type << " " << ptr << " refcount " << refcount << ": " << desc;
+    if (match) {
+      o << " (" << match->why << ")";
+      match->count--;
+    }
+    o << "\n";
+    if (trace && *trace) o << "    created at:\n" << trace << "\n";
     g_free(desc);
-    (*count)++;
+    if (!match) (*count)++;
   }
+  *allowed_text = allowed_out.str();
   return out.str();
 }
 
@@ -94,7 +128,10 @@ class GstLeakCheck : public ::testing::Environment {
         ADD_FAILURE() << "leaks tracer: get-live-objects returned nothing";
       } else {
         guint n = 0;
-        const std::string text = describe_live_objects(info, &n);
+        std::string allowed_text;
+        const std::string text = describe_live_objects(info, &n, &allowed_text);
+        if (!allowed_text.empty())
+          std::printf("leak check: known upstream leaks, not ours:\n%s", allowed_text.c_str());
         EXPECT_EQ(n, 0u)
             << n << " GStreamer object(s) still alive after all tests "
             << "(leaked refs; GST_LEAKS_TRACER_STACK_TRACE=full for "
@@ -107,6 +144,20 @@ class GstLeakCheck : public ::testing::Environment {
     gst_deinit();
   }
 };
+
+}  // namespace
+
+namespace sam3test {
+
+void allow_upstream_leak(const char *type_name, const char *must_contain, guint count,
+                         const char *why) {
+  std::lock_guard<std::mutex> lk(allowed_mutex);
+  allowed().push_back({type_name, must_contain ? must_contain : "", why, count});
+}
+
+}  // namespace sam3test
+
+namespace {
 
 const auto *const kLeakCheck =
     ::testing::AddGlobalTestEnvironment(new GstLeakCheck);

@@ -24,16 +24,16 @@ flags=$(pkg-config --cflags --libs sam3predictor gstsam3meta)
 echo "pkg-config: $flags"
 # shellcheck disable=SC2086
 ${CXX:-c++} -O0 -o "$work/embed" "$here/embed.cpp" $flags
-LD_LIBRARY_PATH="$(pkg-config --variable=libdir sam3predictor)" "$work/embed" "$ckpt" "$img"
+libdir=$(pkg-config --variable=libdir sam3predictor)
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work/embed" "$ckpt" "$img"
 
 # The installed plugin: the loader in <libdir>/gstreamer-1.0 finds the elements
 # in <libdir>/gst-sam3 (gst-plugin/plugin.cpp) and registers both.
-libdir=$(pkg-config --variable=libdir sam3predictor)
 [ -f "$libdir/gstreamer-1.0/libgstsam3.so" ] || { echo "FAIL: no $libdir/gstreamer-1.0/libgstsam3.so" >&2; exit 1; }
 [ -f "$libdir/gst-sam3/libgstsam3elements.so.0" ] ||
   { echo "FAIL: no $libdir/gst-sam3/libgstsam3elements.so.0" >&2; exit 1; }
 for el in sam3segment sam3overlay; do
-  LD_LIBRARY_PATH="$libdir" GST_PLUGIN_SYSTEM_PATH_1_0= GST_PLUGIN_PATH_1_0="$libdir/gstreamer-1.0" \
+  LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" GST_PLUGIN_SYSTEM_PATH_1_0= GST_PLUGIN_PATH_1_0="$libdir/gstreamer-1.0" \
     GST_REGISTRY_1_0="$work/registry.bin" gst-inspect-1.0 "$el" > "$work/inspect-$el.txt" 2>&1 ||
     { cat "$work/inspect-$el.txt" >&2; echo "FAIL: gst-inspect-1.0 $el on the installed plugin" >&2; exit 1; }
   grep -q "$libdir/gstreamer-1.0/libgstsam3.so" "$work/inspect-$el.txt" ||
