@@ -22,7 +22,8 @@ torch::Tensor hypernetwork_masks(const torch::nn::ModuleList& mlps,
 // Scaled dot-product attention, no mask / dropout; q, k, v: N x h x L x hd.
 // CPU fp32: softmax in fp32 over query chunks of at most ~64 MiB of scores
 // (long sequences never materialise the whole score matrix); GPU / half
-// types on LibTorch >= 2: at::scaled_dot_product_attention.
+// types on LibTorch >= 2: at::scaled_dot_product_attention (on the CPU in
+// fp32 too with SAM3_CPU_ATTENTION=sdpa: 27 % slower for SAM 3 full).
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
 // ConvTranspose2d forward that works for bf16 on the CPU: LibTorch 1.13's CPU
