@@ -98,8 +98,25 @@ cleanup() {
   done
   mounted=()
 }
+# Long commands run in a process group of their own, waited for with `wait`,
+# so that an interrupt reaches the trap at once and ends that group too (a
+# chroot'd build would otherwise run on, holding the mounts, until it ends).
+child=""
+run_child() {
+  local rc=0
+  setsid "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
+}
+on_signal() {
+  say "interrupted"
+  if [ -n "$child" ]; then kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null || true; fi
+  exit 130
+}
 trap cleanup EXIT
-trap 'say "interrupted"; exit 130' INT TERM HUP
+trap on_signal INT TERM HUP
 mnt() { # mnt TARGET MOUNT-ARGS...
   local target=$1; shift
   mkdir -p "$target"
@@ -116,7 +133,7 @@ stamp=$root/.sam3-chroot-ready
 if [ "$fresh" = 1 ] || [ ! -e "$stamp" ]; then
   attempt() {
     rm -rf "$root"
-    debootstrap --variant=minbase --components=main,contrib,non-free \
+    run_child debootstrap --variant=minbase --components=main,contrib,non-free \
       --include=ca-certificates,python3,git,xz-utils,procps $suite "$root" "$mirror"
   }
   say "building a $suite chroot in $root"
@@ -148,12 +165,14 @@ git -C "$src" ls-files -z --cached --others --exclude-standard |
   tar -C "$src" --null -T - -cf - | tar -C "$root/src/main" -xf -
 
 in_chroot() {
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
+  run_child chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" CI="${CI:-}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 retry 3 in_chroot apt-get update -q
 if [ "$shell" = 1 ]; then
-  in_chroot bash -c 'cd /src/main && exec bash -i'
+  # in the foreground: the shell needs the terminal
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin bash -c 'cd /src/main && exec bash -i'
   exit $?
 fi
 
