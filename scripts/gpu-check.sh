@@ -135,14 +135,13 @@ torch_prefix=$(field cmake_prefix_path)
 if [ -n "$prefix" ]; then
   prefix=$(cd "$prefix" && pwd)
   multi=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-  export PKG_CONFIG_PATH="$prefix/usr/lib/$multi/pkgconfig:$prefix/usr/share/pkgconfig:$prefix/usr/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export CPATH="$prefix/usr/include:$prefix/usr/include/$multi${CPATH:+:$CPATH}"
   export LIBRARY_PATH="$prefix/usr/lib/$multi${LIBRARY_PATH:+:$LIBRARY_PATH}"
   export LD_LIBRARY_PATH="$prefix/usr/lib/$multi:$prefix/lib/$multi${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export GST_PLUGIN_SYSTEM_PATH_1_0="$prefix/usr/lib/$multi/gstreamer-1.0"
   export PATH="$prefix/usr/bin:$PATH"
-  # the .pc files say prefix=/usr: point them into the tree
-  export PKG_CONFIG_LIBDIR="$PKG_CONFIG_PATH"
+  # only the tree's .pc files; they say prefix=/usr: the sysroot points them into it
+  export PKG_CONFIG_LIBDIR="$prefix/usr/lib/$multi/pkgconfig:$prefix/usr/share/pkgconfig:$prefix/usr/lib/pkgconfig"
   export PKG_CONFIG_SYSROOT_DIR="$prefix"
 fi
 # torch's own libraries (libtorch_cuda.so, libc10_cuda.so, CUDA runtime wheels)

@@ -134,6 +134,18 @@ BlasKernels blas_kernels() {
   return k;
 }
 
+// SAM3_BLAS_CORETYPE when it names a known family; *bad holds it otherwise.
+static const char* forced_coretype(std::string* bad) {
+  const char* v = env("SAM3_BLAS_CORETYPE");
+  if (v != nullptr && blas_core_rank(v) < 0) {
+    *bad = std::string("SAM3_BLAS_CORETYPE=") + v +
+           " is not an OpenBLAS x86-64 kernel family (e.g. SkylakeX, Haswell, Sandybridge): "
+           "ignored";
+    return nullptr;
+  }
+  return v;
+}
+
 std::string prepare_blas_coretype() {
   if (void* h = openblas_handle()) {
     dlclose(h);
@@ -142,12 +154,14 @@ std::string prepare_blas_coretype() {
   if (const char* v = env("OPENBLAS_CORETYPE")) {
     return std::string("OPENBLAS_CORETYPE=") + v + " set by the environment: left as it is";
   }
-  const char* forced = env("SAM3_BLAS_CORETYPE");
+  std::string bad;
+  const char* forced = forced_coretype(&bad);
+  if (!bad.empty()) bad += "; ";
   const std::string want = forced ? std::string(forced) : cpu_best_blas_core();
-  if (want.empty()) return "no OpenBLAS kernel family for this architecture: nothing set";
-  if (setenv("OPENBLAS_CORETYPE", want.c_str(), 1) != 0) return "setenv OPENBLAS_CORETYPE failed";
-  return "OPENBLAS_CORETYPE=" + want + (forced ? " (from SAM3_BLAS_CORETYPE)" : " (the CPU's best)") +
-         " set before OpenBLAS is loaded";
+  if (want.empty()) return bad + "no OpenBLAS kernel family for this architecture: nothing set";
+  if (setenv("OPENBLAS_CORETYPE", want.c_str(), 1) != 0) return bad + "setenv OPENBLAS_CORETYPE failed";
+  return bad + "OPENBLAS_CORETYPE=" + want +
+         (forced ? " (from SAM3_BLAS_CORETYPE)" : " (the CPU's best)") + " set before OpenBLAS is loaded";
 }
 
 std::string prepare_cpu_environment() {
@@ -169,7 +183,9 @@ void reexec_with_cpu_environment(char** argv) {
   }
   if (env("OPENBLAS_CORETYPE") == nullptr) {
     const BlasKernels k = blas_kernels();
-    const char* forced = env("SAM3_BLAS_CORETYPE");
+    std::string bad;
+    const char* forced = forced_coretype(&bad);
+    if (!bad.empty()) std::fprintf(stderr, "warning: %s\n", bad.c_str());
     std::string want;
     if (forced != nullptr && !k.in_use.empty() && strcasecmp(forced, k.in_use.c_str()) != 0) {
       want = forced;

@@ -7,7 +7,8 @@
 #   1. plain (and a Python application, PyGObject): X == Y, no "Slow CPU kernels" warning, OMP_WAIT_POLICY set by the plugin;
 #   2. SAM3_BLAS_CORETYPE=Sandybridge: X == Sandybridge (the plugin's choice is what
 #      OpenBLAS ran), and the element warns when that is below the CPU's;
-#   3. the user's own OPENBLAS_CORETYPE=Prescott is left as it is: X == Prescott and
+#   3. SAM3_BLAS_CORETYPE=Bogus: a message naming it, the CPU's best kernels;
+#      the user's own OPENBLAS_CORETYPE=Prescott is left as it is: X == Prescott and
 #      the element warns on the bus.
 #   4. sam3-bench (re-executes itself, cpu_kernels.h) from a clean environment:
 #      its JSON reports the CPU's best kernels in use.
@@ -68,6 +69,11 @@ case "$cpu_best" in
   Sandybridge|Nehalem|Core2|Prescott|"") ;;
   *) warned forced || fail "forced: Sandybridge is below $cpu_best and the element did not warn" ;;
 esac
+
+run bogus SAM3_BLAS_CORETYPE=Bogus
+[ "$in_use" = "$best" ] || fail "bogus: OpenBLAS runs $in_use, expected the CPU's best $best"
+grep -q 'SAM3_BLAS_CORETYPE=Bogus is not an OpenBLAS x86-64 kernel family' "$work/bogus.log" ||
+  fail "bogus: no message naming the bad SAM3_BLAS_CORETYPE"
 
 run user OPENBLAS_CORETYPE=Prescott
 [ "$in_use" = Prescott ] || fail "user: OpenBLAS runs $in_use, the user's OPENBLAS_CORETYPE was Prescott"

@@ -15,7 +15,7 @@
 //     links LibTorch is loaded; gst-plugin/plugin.cpp does so, then loads the
 //     elements from a library of their own (docs/elements.md, "CPU kernels").
 // Choice: the CPU's best family (cpu_best_blas_core()), or SAM3_BLAS_CORETYPE
-// when set. A user's own OPENBLAS_CORETYPE is never overridden.
+// when set to a known family (an unknown name is reported and ignored). A user's own OPENBLAS_CORETYPE is never overridden.
 //
 // Usage:
 //   int main(int argc, char** argv) {

@@ -2,14 +2,6 @@
 #include "modeling/common.h"
 #include <torch/version.h>
 
-// LibTorch >= 2 CPU fp32 defaults, from the benchmark in docs/tools.md
-#ifndef SAM3_CPU_SDPA_DEFAULT
-#define SAM3_CPU_SDPA_DEFAULT false
-#endif
-#ifndef SAM3_CPU_NATIVE_CONV1X1_DEFAULT
-#define SAM3_CPU_NATIVE_CONV1X1_DEFAULT false
-#endif
-
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -46,32 +38,24 @@ torch::Tensor conv_transpose(torch::nn::ConvTranspose2d& m, const torch::Tensor&
 
 namespace {
 
-// SAM3_CPU_ATTENTION=sdpa|chunked and SAM3_CPU_CONV1X1=native|gemm (read
-// once) override the CPU fp32 kernel choices below, for benchmarking them
-// against each other (docs/tools.md, "LibTorch 2.6 (Debian 13) against 1.13";
-// measured: ours are as fast or faster, so they stay the defaults).
-bool env_choice(const char* name, const char* if_set, bool fallback) {
+// SAM3_CPU_ATTENTION=sdpa and SAM3_CPU_CONV1X1=native (read once) switch the
+// CPU fp32 kernels below to LibTorch's own, for benchmarking them against ours
+// (docs/tools.md, "LibTorch 2.6 (Debian 13) against 1.13": ours are as fast or
+// faster, so they are the default on every LibTorch).
+bool env_is(const char* name, const char* value) {
   const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strcmp(v, if_set) == 0;
+  return v != nullptr && std::strcmp(v, value) == 0;
 }
 
-#if TORCH_VERSION_MAJOR >= 2
-// (LibTorch 1.13 has no at::scaled_dot_product_attention, and its im2col
-// convolution is ~10x slower for 1x1 kernels: always chunked + GEMM there)
+#if TORCH_VERSION_MAJOR >= 2  // LibTorch 1.13 has no at::scaled_dot_product_attention
 bool cpu_sdpa() {
-  static const bool v = env_choice("SAM3_CPU_ATTENTION", "sdpa", SAM3_CPU_SDPA_DEFAULT);
+  static const bool v = env_is("SAM3_CPU_ATTENTION", "sdpa");
   return v;
 }
 #endif
 
 bool cpu_native_conv1x1() {
-#if TORCH_VERSION_MAJOR >= 2
-  static const bool v =
-      env_choice("SAM3_CPU_CONV1X1", "native", SAM3_CPU_NATIVE_CONV1X1_DEFAULT);
-#else
-  static const bool v = env_choice("SAM3_CPU_CONV1X1", "native", false);
-#endif
+  static const bool v = env_is("SAM3_CPU_CONV1X1", "native");
   return v;
 }
 
